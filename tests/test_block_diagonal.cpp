@@ -8,7 +8,7 @@ namespace {
 
 template <class T>
 class BlockDiagonalTest : public ::testing::Test {};
-TYPED_TEST_SUITE(BlockDiagonalTest, Scalars);
+TYPED_TEST_SUITE(BlockDiagonalTest, Scalars, ScalarNames);
 
 TYPED_TEST(BlockDiagonalTest, LayoutIsAuthorsRowMajor) {
   using T = TypeParam;

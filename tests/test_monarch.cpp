@@ -32,7 +32,7 @@ class MonarchTest : public ::testing::Test {
     return all;
   }
 };
-TYPED_TEST_SUITE(MonarchTest, Scalars);
+TYPED_TEST_SUITE(MonarchTest, Scalars, ScalarNames);
 
 TYPED_TEST(MonarchTest, ChannelReferenceEqualsPermutationProduct) {
   // The two independent references (channel expansion, explicit Pi BD Pi BD product) agree.

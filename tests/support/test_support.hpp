@@ -16,6 +16,19 @@ namespace monarch::test {
 
 using Scalars = ::testing::Types<float, double, std::complex<float>, std::complex<double>>;
 
+/// Readable names for typed suites; pass it as the third argument of TYPED_TEST_SUITE (clang's
+/// -Wpedantic rejects the two-argument form of gtest 1.12's variadic macro).
+struct ScalarNames {
+  template <class T>
+  static std::string GetName(int) {
+    if constexpr (std::is_same_v<T, float>) return "float";
+    if constexpr (std::is_same_v<T, double>) return "double";
+    if constexpr (std::is_same_v<T, std::complex<float>>) return "cfloat";
+    if constexpr (std::is_same_v<T, std::complex<double>>) return "cdouble";
+    return "other";
+  }
+};
+
 /// Reference arithmetic one precision up: float -> double, double -> long double.
 template <class T>
 struct Wider;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite in every configuration the project promises:
+#   gcc-native   g++, -march=native (AVX-512 here), tests + benchmarks + examples, -Werror
+#   gcc-generic  g++, plain x86-64 (only the portable kernels), -Werror
+#   clang-native clang++, -march=native, -Werror
+#   sanitize     g++, AddressSanitizer + UndefinedBehaviorSanitizer
+#   fuzz         libFuzzer on the file parsers for a bounded time (scripts/fuzz.sh)
+# MONARCH_CONFIGS="gcc-native sanitize" runs a subset.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+. scripts/deps.sh
+monarch_ensure_deps test
+
+configs=${MONARCH_CONFIGS:-"gcc-native gcc-generic clang-native sanitize fuzz"}
+passed=0 failed=0
+summary=()
+
+run_config() {  # name, then cmake arguments
+  local name=$1; shift
+  local dir="build/test-$name" start=$SECONDS
+  echo "=== [$name] configure + build"
+  cmake -S . -B "$dir" -G Ninja -DMONARCH_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir"
+  echo "=== [$name] ctest"
+  local log="$dir/ctest.log" rc=0
+  (cd "$dir" && ctest --output-on-failure --timeout 1500) 2>&1 | tee "$log" || rc=$?
+  local total fails
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  fails=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
+  total=${total:-0}; fails=${fails:-0}
+  [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ] && fails=1
+  passed=$((passed + total - fails)); failed=$((failed + fails))
+  summary+=("$name: $((total - fails))/$total passed in $((SECONDS - start)) s")
+}
+
+for config in $configs; do
+  case $config in
+    gcc-native)   run_config gcc-native -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release -DMONARCH_ARCH=native ;;
+    gcc-generic)  run_config gcc-generic -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release -DMONARCH_ARCH=generic \
+                    -DMONARCH_BUILD_BENCHMARKS=OFF ;;
+    clang-native) run_config clang-native -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DMONARCH_ARCH=native ;;
+    sanitize)     run_config sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONARCH_ARCH=native \
+                    -DMONARCH_SANITIZE=ON -DMONARCH_BUILD_BENCHMARKS=OFF ;;
+    fuzz)
+      if [ -x scripts/fuzz.sh ] || [ -f scripts/fuzz.sh ]; then
+        start=$SECONDS
+        if bash scripts/fuzz.sh; then passed=$((passed + 1)); summary+=("fuzz: passed in $((SECONDS - start)) s")
+        else failed=$((failed + 1)); summary+=("fuzz: FAILED"); fi
+      fi ;;
+    *) echo "unknown configuration: $config" >&2; exit 2 ;;
+  esac
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "all configurations: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
