@@ -191,6 +191,8 @@ TEST(Npy, BadInputNamesTheProblem) {
   fails(image("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }\n"), {"needs 20 bytes", "holds 24"});
   fails(image("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }\n"), {"overflows"});
   fails(image("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n"), {"overflows"});
+  // Zero elements, but the partial product 2^62 * 2 would overflow Tensor::numel().
+  fails(image("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2, 0), }\n"), {"overflows"});
   // Header syntax: each must fail with a message about the header.
   for (const char* h : {
            "{'descr': '<f4', 'fortran_order': False}\n",                               // missing key
@@ -217,6 +219,7 @@ TEST(Npy, ErrorsNameTheFileAndTensor) {
   write_bytes(path, npy_image(1, "{'descr': '>f8', 'fortran_order': False, 'shape': (1,), }\n", Bytes(8, 0)));
   expect_error<io::FormatError>([&] { io::read_npy(path); }, {path, "big-endian"});
   expect_error<io::FormatError>([&] { io::read_npy(dir.file("missing.npy")); }, {dir.file("missing.npy"), "cannot open"});
+  expect_error<io::FormatError>([&] { io::read_npy(dir.file("")); }, {"not a regular file"});
   // Conversions name the tensor: wrong rank -> ShapeError; complex into real -> FormatError;
   // NaN on request -> ValueError.
   const std::vector<std::complex<double>> z = {{1, 2}, {3, std::nan("")}};

@@ -236,12 +236,13 @@ inline Tensor read_npy_buffer(const void* data, std::size_t size, std::string so
   t.name = std::move(name);
   const std::size_t offset = preamble + header_len;
   std::size_t numel = 1, nbytes = 0;
+  // Every partial product must fit in Index, so that Tensor::numel() cannot overflow either.
   for (Index e : h.shape)
-    detail::require_format(detail::checked_mul(numel, static_cast<std::size_t>(e), numel), src, t.name, "shape ",
-                           shape_string(h.shape), " overflows");
-  detail::require_format(numel <= static_cast<std::size_t>(PTRDIFF_MAX) &&
-                             detail::checked_mul(numel, itemsize(t.dtype), nbytes),
-                         src, t.name, "shape ", shape_string(h.shape), " overflows");
+    detail::require_format(detail::checked_mul(numel, static_cast<std::size_t>(e), numel) &&
+                               numel <= static_cast<std::size_t>(PTRDIFF_MAX),
+                           src, t.name, "shape ", shape_string(h.shape), " overflows");
+  detail::require_format(detail::checked_mul(numel, itemsize(t.dtype), nbytes), src, t.name, "shape ",
+                         shape_string(h.shape), " overflows");
   detail::require_format(nbytes == size - offset, src, t.name, "data of ", dtype_name(t.dtype), " ",
                          shape_string(h.shape), " needs ", nbytes, " bytes, the file holds ", size - offset);
   t.data.assign(p + offset, p + size);

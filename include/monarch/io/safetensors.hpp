@@ -72,11 +72,17 @@ inline const char* safetensors_dtype_name(DType d, std::string_view source, std:
                                             "complex128 has no .safetensors dtype; use .npy or complex64"));
 }
 
+/// A JSON value for a message: scalars verbatim, containers by type only (dump() of a deeply
+/// nested value would recurse once per level).
+inline std::string brief(const nlohmann::json& v) {
+  return v.is_structured() ? std::string("a JSON ") + v.type_name() : v.dump();
+}
+
 /// A JSON value that must be an unsigned integer fitting in Index.
 inline std::size_t json_extent(const nlohmann::json& v, std::string_view source, std::string_view tensor,
                                const char* field) {
   require_format(v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(PTRDIFF_MAX), source,
-                 tensor, "'", field, "' must hold non-negative integers, given ", v.dump());
+                 tensor, "'", field, "' must hold non-negative integers, given ", brief(v));
   return static_cast<std::size_t>(v.get<std::uint64_t>());
 }
 
@@ -140,12 +146,12 @@ inline SafetensorsFile read_safetensors_buffer(const void* data, std::size_t siz
       detail::require_format(entry.is_object(), src, {}, "'__metadata__' must be an object of strings");
       for (const auto& [key, value] : entry.items()) {
         detail::require_format(value.is_string(), src, {}, "'__metadata__' value of '", key,
-                               "' must be a string, given ", value.dump());
+                               "' must be a string, given ", detail::brief(value));
         file.metadata[key] = value.get<std::string>();
       }
       continue;
     }
-    detail::require_format(entry.is_object(), src, name, "entry must be an object, given ", entry.dump());
+    detail::require_format(entry.is_object(), src, name, "entry must be an object, given ", detail::brief(entry));
     for (const auto& [key, value] : entry.items()) {
       (void)value;
       detail::require_format(key == "dtype" || key == "shape" || key == "data_offsets", src, name, "unexpected field '",
@@ -165,10 +171,10 @@ inline SafetensorsFile read_safetensors_buffer(const void* data, std::size_t siz
       const std::size_t extent = detail::json_extent(e, src, name, "shape");
       t.shape.push_back(static_cast<Index>(extent));
       detail::require_format(detail::checked_mul(numel, extent, numel) && numel <= static_cast<std::size_t>(PTRDIFF_MAX),
-                             src, name, "shape ", entry["shape"].dump(), " overflows");
+                             src, name, "shape ", shape_string(t.shape), "... overflows");
     }
     detail::require_format(detail::checked_mul(numel, itemsize(t.dtype), nbytes), src, name, "shape ",
-                           entry["shape"].dump(), " overflows");
+                           shape_string(t.shape), " overflows");
     const std::size_t begin = detail::json_extent(entry["data_offsets"][0], src, name, "data_offsets");
     const std::size_t end = detail::json_extent(entry["data_offsets"][1], src, name, "data_offsets");
     detail::require_format(begin <= end && end <= buffer_size, src, name, "data_offsets [", begin, ", ", end,

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -40,6 +41,9 @@ inline void store_le(Bytes& out, std::uint64_t v, int n) {
 
 /// The whole file as bytes; FormatError naming the path if it cannot be opened or read.
 inline Bytes read_file(const std::string& path) {
+  std::error_code ec;  // a directory opens as a stream on Linux but has no meaningful size
+  require_format(std::filesystem::is_regular_file(path, ec), path, {}, "cannot open the file for reading (",
+                 std::filesystem::exists(path, ec) ? "not a regular file" : "no such file", ")");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   require_format(static_cast<bool>(in), path, {}, "cannot open the file for reading");
   const std::streamoff end = in.tellg();
