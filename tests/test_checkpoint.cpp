@@ -35,7 +35,7 @@ void expect_same(const io::MonarchLinearWeights<T>& a, const io::MonarchLinearWe
 
 template <class T>
 class CheckpointTyped : public ::testing::Test {};
-TYPED_TEST_SUITE(CheckpointTyped, Scalars);
+TYPED_TEST_SUITE(CheckpointTyped, Scalars, );
 
 TYPED_TEST(CheckpointTyped, RoundTripIsExact) {
   using T = TypeParam;

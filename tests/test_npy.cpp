@@ -16,7 +16,7 @@ namespace io = monarch::io;
 
 template <class T>
 class NpyTyped : public ::testing::Test {};
-TYPED_TEST_SUITE(NpyTyped, Scalars);
+TYPED_TEST_SUITE(NpyTyped, Scalars, );
 
 /// Random values plus the special ones a bit-exact format must keep: -0, +-Inf, NaN, the
 /// smallest subnormal, the largest finite value.

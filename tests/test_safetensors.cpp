@@ -17,7 +17,7 @@ namespace io = monarch::io;
 
 template <class T>
 class SafetensorsTyped : public ::testing::Test {};
-TYPED_TEST_SUITE(SafetensorsTyped, Scalars);
+TYPED_TEST_SUITE(SafetensorsTyped, Scalars, );
 
 TYPED_TEST(SafetensorsTyped, RoundTripIsBitExact) {
   using T = TypeParam;
