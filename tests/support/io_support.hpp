@@ -77,24 +77,22 @@ inline Bytes safetensors_image(const std::string& json, const Bytes& buffer) {
   return out;
 }
 
-/// IEEE binary16 value from its fields, with ldexp (independent of the library's bit moves):
-/// exponent 0 is subnormal mant * 2^-24, 31 is Inf/NaN, else (1024 + mant) * 2^(e - 25).
-inline float reference_half(std::uint16_t h) {
-  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  const double sign = (h & 0x8000) ? -1.0 : 1.0;
-  if (e == 31) return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
-  const double mag = e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, e - 25);
+/// Value of a 16-bit binary float with `exp_bits` exponent and `mant_bits` mantissa bits,
+/// computed from its fields with ldexp (independent of the library's bit moves): exponent 0 is
+/// subnormal m * 2^(1 - bias - mant_bits), all ones is Inf/NaN, else (2^mant_bits + m) *
+/// 2^(e - bias - mant_bits).
+inline float reference_float16(std::uint16_t bits, int exp_bits, int mant_bits) {
+  const int bias = (1 << (exp_bits - 1)) - 1, emax = (1 << exp_bits) - 1;
+  const int e = (bits >> mant_bits) & emax, m = bits & ((1 << mant_bits) - 1);
+  const double sign = (bits & 0x8000) ? -1.0 : 1.0;
+  if (e == emax) return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
+  const double mag = e == 0 ? std::ldexp(m, 1 - bias - mant_bits) : std::ldexp((1 << mant_bits) + m, e - bias - mant_bits);
   return static_cast<float>(sign * mag);
 }
-
-/// bfloat16 value from its fields: 8 exponent bits (bias 127), 7 mantissa bits.
-inline float reference_bfloat16(std::uint16_t b) {
-  const int e = (b >> 7) & 0xff, m = b & 0x7f;
-  const double sign = (b & 0x8000) ? -1.0 : 1.0;
-  if (e == 255) return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
-  const double mag = e == 0 ? std::ldexp(m, -133) : std::ldexp(128 + m, e - 134);
-  return static_cast<float>(sign * mag);
-}
+/// IEEE binary16: 5 exponent bits (bias 15), 10 mantissa bits.
+inline float reference_half(std::uint16_t h) { return reference_float16(h, 5, 10); }
+/// bfloat16: 8 exponent bits (bias 127), 7 mantissa bits.
+inline float reference_bfloat16(std::uint16_t b) { return reference_float16(b, 8, 7); }
 
 /// Same value, NaN matching NaN, and the sign of zero respected.
 inline bool same_float(float a, float b) {
