@@ -1,0 +1,101 @@
+// monarch::io::detail: bounds- and overflow-checked byte handling shared by the .npy and
+// .safetensors readers, whole-file reads and writes, and the half-precision decoders.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../format_error.hpp"
+
+// Tensor payloads are copied byte for byte; both formats store little-endian values.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "monarch/io supports little-endian hosts only"
+#endif
+
+namespace monarch::io::detail {
+
+using Bytes = std::vector<std::uint8_t>;
+
+/// a*b into `out`; false on size_t overflow.
+inline bool checked_mul(std::size_t a, std::size_t b, std::size_t& out) { return !__builtin_mul_overflow(a, b, &out); }
+/// a+b into `out`; false on size_t overflow.
+inline bool checked_add(std::size_t a, std::size_t b, std::size_t& out) { return !__builtin_add_overflow(a, b, &out); }
+
+/// Little-endian unsigned integer of `n` bytes at p (the caller has checked the bounds).
+inline std::uint64_t load_le(const std::uint8_t* p, int n) {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+/// Appends the `n` low bytes of v, little-endian.
+inline void store_le(Bytes& out, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+/// The whole file as bytes; FormatError naming the path if it cannot be opened or read.
+inline Bytes read_file(const std::string& path) {
+  std::error_code ec;  // a directory opens as a stream on Linux but has no meaningful size
+  require_format(std::filesystem::is_regular_file(path, ec), path, {}, "cannot open the file for reading (",
+                 std::filesystem::exists(path, ec) ? "not a regular file" : "no such file", ")");
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  require_format(static_cast<bool>(in), path, {}, "cannot open the file for reading");
+  const std::streamoff end = in.tellg();
+  require_format(end >= 0, path, {}, "cannot determine the file size");
+  Bytes bytes(static_cast<std::size_t>(end));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  require_format(static_cast<bool>(in) || bytes.empty(), path, {}, "read error");
+  return bytes;
+}
+
+/// Writes `bytes` to `path` (replacing it); FormatError naming the path on failure.
+inline void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  require_format(static_cast<bool>(out), path, {}, "cannot open the file for writing");
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  require_format(static_cast<bool>(out), path, {}, "write error");
+}
+
+/// IEEE binary16 -> binary32, exact (every half is a float), by moving the fields.
+inline float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exp = (h >> 10) & 0x1fu;
+  std::uint32_t mant = h & 0x3ffu;
+  std::uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // Inf / NaN (payload kept)
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);  // rebias 15 -> 127
+  } else if (mant == 0) {
+    bits = sign;  // +-0
+  } else {
+    // Subnormal half: shift the mantissa up to an implicit leading 1, lowering the exponent.
+    exp = 113u;
+    while ((mant & 0x400u) == 0) {
+      mant <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// bfloat16 -> binary32, exact: bfloat16 is the upper half of a float.
+inline float bfloat16_to_float(std::uint16_t b) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+}  // namespace monarch::io::detail

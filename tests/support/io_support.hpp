@@ -1,0 +1,117 @@
+// Helpers for the checkpoint I/O suites: a scratch directory, byte images built by hand from
+// the format specifications (independent of monarch::io's writers), independent bit-level
+// decoders for float16 / bfloat16, and an assertion on an exception's type and message.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace monarch::test {
+
+using Bytes = std::vector<std::uint8_t>;
+
+/// A fresh directory under the system temp dir, removed on destruction.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag)
+      : path_(std::filesystem::temp_directory_path() /
+              ("monarch_io_" + tag + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_bytes(const std::string& path, const Bytes& b) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+inline void append_le(Bytes& out, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>((v >> (8 * i)) & 0xff));
+}
+
+/// The raw little-endian bytes of an array of T (memcpy; the suites run on little-endian hosts).
+template <class T>
+Bytes raw_bytes(const std::vector<T>& v) {
+  Bytes b(v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+/// An .npy image from the NEP 1 layout: "\x93NUMPY", major, minor = 0, header length (2 bytes
+/// LE for 1.0, 4 bytes for 2.0 / 3.0), the header text verbatim, the data.
+inline Bytes npy_image(int major, const std::string& header, const Bytes& data) {
+  Bytes out = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(major), 0};
+  append_le(out, header.size(), major == 1 ? 2 : 4);
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+/// A .safetensors image: 8-byte LE header length, the JSON text verbatim, the byte buffer.
+inline Bytes safetensors_image(const std::string& json, const Bytes& buffer) {
+  Bytes out;
+  append_le(out, json.size(), 8);
+  out.insert(out.end(), json.begin(), json.end());
+  out.insert(out.end(), buffer.begin(), buffer.end());
+  return out;
+}
+
+/// Value of a 16-bit binary float with `exp_bits` exponent and `mant_bits` mantissa bits,
+/// computed from its fields with ldexp (independent of the library's bit moves): exponent 0 is
+/// subnormal m * 2^(1 - bias - mant_bits), all ones is Inf/NaN, else (2^mant_bits + m) *
+/// 2^(e - bias - mant_bits).
+inline float reference_float16(std::uint16_t bits, int exp_bits, int mant_bits) {
+  const int bias = (1 << (exp_bits - 1)) - 1, emax = (1 << exp_bits) - 1;
+  const int e = (bits >> mant_bits) & emax, m = bits & ((1 << mant_bits) - 1);
+  const double sign = (bits & 0x8000) ? -1.0 : 1.0;
+  if (e == emax) return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(sign * INFINITY);
+  const double mag = e == 0 ? std::ldexp(m, 1 - bias - mant_bits) : std::ldexp((1 << mant_bits) + m, e - bias - mant_bits);
+  return static_cast<float>(sign * mag);
+}
+/// IEEE binary16: 5 exponent bits (bias 15), 10 mantissa bits.
+inline float reference_half(std::uint16_t h) { return reference_float16(h, 5, 10); }
+/// bfloat16: 8 exponent bits (bias 127), 7 mantissa bits.
+inline float reference_bfloat16(std::uint16_t b) { return reference_float16(b, 8, 7); }
+
+/// Same value, NaN matching NaN, and the sign of zero respected.
+inline bool same_float(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return a == b && std::signbit(a) == std::signbit(b);
+}
+
+/// Asserts that f() throws exactly-or-derived E and that the message contains every part.
+template <class E, class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an exception, none was thrown";
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const auto& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "message lacks '" << part << "': " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+}  // namespace monarch::test
