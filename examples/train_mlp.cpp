@@ -159,7 +159,14 @@ class DenseLayer {
 /// monarch::MonarchLinear with its reusable workspace and gradient buffers.
 class MonarchLayer {
  public:
-  MonarchLayer(Index in, Index out, Index nblocks, std::uint64_t seed) : layer_(in, out, nblocks, true, seed) {}
+  MonarchLayer(Index in, Index out, Index nblocks, std::uint64_t seed) : layer_(in, out, nblocks, true, seed) {
+    // Gradients shaped up front so that params() can hand their addresses to the optimizer; the
+    // backward keeps this storage because the shapes never change.
+    const monarch::Shape sh = layer_.shape();
+    grads_.w1 = monarch::BlockDiagonal<float>(sh.k, sh.q, sh.p);
+    grads_.w2 = monarch::BlockDiagonal<float>(sh.l, sh.s, sh.r);
+    grads_.bias = Vector::Zero(out);
+  }
   Index num_params() const { return layer_.num_params(); }
 
   void forward(const Matrix& X, Matrix& Y, const monarch::PoolExecutor& exec) {
@@ -295,7 +302,6 @@ template <class Layer>
 Result train(const char* label, Mlp<Layer>& net, const Data& train_set, const Data& test_set, int epochs, Index batch,
              const monarch::PoolExecutor& exec) {
   Adam adam(1e-3f);
-  const auto params = net.params();
   const Index n = train_set.X.rows(), steps = n / batch;
   std::vector<Index> order(static_cast<std::size_t>(n));
   std::mt19937_64 shuffle_rng(7);  // the same visiting order for every student
@@ -316,7 +322,9 @@ Result train(const char* label, Mlp<Layer>& net, const Data& train_set, const Da
       loss_sum += mse(pred, yb);
       d_out = (2.0f / float(pred.size())) * (pred - yb);  // d mse / d pred
       net.backward(d_out, exec);
-      adam.step(params);
+      // Fetched every step: MonarchLinear's mutable weight accessors tell the multiply that its
+      // packed copy of the weights is about to change.
+      adam.step(net.params());
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.seconds += secs;

@@ -72,6 +72,13 @@ void ensure_shape(BlockDiagonal<T>& w, Index nblocks, Index rows, Index cols) {
   if (w.nblocks() != nblocks || w.block_rows() != rows || w.block_cols() != cols) w = BlockDiagonal<T>(nblocks, rows, cols);
 }
 
+/// out[b*width + j] = value(b, j): one contiguous batch x width tile of the workspace.
+template <class T, class F>
+void gather(T* out, Index batch, Index width, F&& value) {
+  for (Index b = 0; b < batch; ++b)
+    for (Index j = 0; j < width; ++j) out[b * width + j] = value(b, j);
+}
+
 /// dw1 and/or dw2 (null = not wanted) for the shape sh. X may have fewer than sh.cols() columns
 /// (the rest are zeros) and dY fewer than sh.rows() (the rest have zero gradient).
 template <class T, class Executor>
@@ -90,17 +97,10 @@ void factor_gradients(const Shape& sh, const T* w1, const T* w2, MatrixView<cons
   exec.parallel_for(k + l, [&](Index task) {
     if (task < k) {
       const Index a = task;
-      T* out = xb + a * B * p;
-      for (Index b = 0; b < B; ++b)
-        for (Index d = 0, j = a * p; d < p; ++d, ++j) out[b * p + d] = j < X.cols ? X(b, j) : T(0);
+      gather(xb + a * B * p, B, p, [&](Index b, Index d) { return a * p + d < X.cols ? X(b, a * p + d) : T(0); });
     } else {
       const Index e = task - k;
-      T* out = dz + e * B * s;
-      for (Index b = 0; b < B; ++b)
-        for (Index t = 0; t < s; ++t) {
-          const Index i = t * l + e;
-          out[b * s + t] = i < dY.cols ? dY(b, i) : T(0);
-        }
+      gather(dz + e * B * s, B, s, [&](Index b, Index t) { return t * l + e < dY.cols ? dY(b, t * l + e) : T(0); });
     }
   });
 
@@ -126,20 +126,16 @@ void factor_gradients(const Shape& sh, const T* w1, const T* w2, MatrixView<cons
   exec.parallel_for(n_g + n_dh, [&](Index task) {
     if (task < n_g) {
       const Index e = task;
-      T* out = g + e * B * r;
-      for (Index b = 0; b < B; ++b)
-        for (Index f = 0; f < r; ++f) {
-          const Index u = f * l + e;
-          out[b * r + f] = hb[(u / q) * B * q + b * q + u % q];
-        }
+      gather(g + e * B * r, B, r, [&](Index b, Index f) {
+        const Index u = f * l + e;
+        return hb[(u / q) * B * q + b * q + u % q];
+      });
     } else {
       const Index a = task - n_g;
-      T* out = dh + a * B * q;
-      for (Index b = 0; b < B; ++b)
-        for (Index c = 0; c < q; ++c) {
-          const Index u = a * q + c;
-          out[b * q + c] = dg[(u % l) * B * r + b * r + u / l];
-        }
+      gather(dh + a * B * q, B, q, [&](Index b, Index c) {
+        const Index u = a * q + c;
+        return dg[(u % l) * B * r + b * r + u / l];
+      });
     }
   });
 

@@ -149,16 +149,9 @@ class MonarchLinear {
     check_input("MonarchLinear::forward", "X", X.cols(), in_);
     detail::require_shape(Y.rows() == X.rows() && Y.cols() == out_, "MonarchLinear::forward: Y is ", Y.rows(), " x ",
                           Y.cols(), ", expected ", X.rows(), " x ", out_, " (batch x out_features)");
-    const Index B = X.rows(), n_out = monarch_.rows();
     const MatrixView<const T> x = padded(X, monarch_.cols(), ws.padded_x_);
+    truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) { monarch_.apply(x, y, exec); });
     auto& Yd = Y.const_cast_derived();
-    if (n_out == out_) {
-      monarch_.apply(x, mutable_view(Yd), exec);
-    } else {
-      T* full = detail::grow(ws.full_y_, B * n_out);
-      monarch_.apply(x, row_major_view(full, B, n_out), exec);
-      Yd = RowMap(full, B, n_out).leftCols(out_);
-    }
     if (bias_) Yd.rowwise() += bias_->transpose();
   }
 
@@ -234,19 +227,23 @@ class MonarchLinear {
     return row_major_view<const T>(P.data(), A.rows(), cols);
   }
 
+  /// Runs op on a batch x `cols` output and stores its first out.cols() columns in `out`: op writes
+  /// into `out` itself when it has all the columns, else into `buffer`.
+  template <class D, class Op>
+  static void truncated(const Eigen::MatrixBase<D>& out, Index cols, detail::AlignedVector<T>& buffer, Op&& op) {
+    auto& o = out.const_cast_derived();
+    if (o.cols() == cols) return op(mutable_view(o));
+    RowMap full(detail::grow(buffer, o.rows() * cols), o.rows(), cols);
+    op(mutable_view(full));
+    o = full.leftCols(o.cols());
+  }
+
   /// dX = (dY_ext conj(M))[:, :in_features], dY_ext = dY zero-extended to l*s columns.
   template <class DdY, class Executor>
   void input_gradient(const Eigen::MatrixBase<DdY>& dY, BatchMatrix& dX, Workspace& ws, const Executor& exec) const {
-    const Index B = dY.rows(), n_in = monarch_.cols();
-    dX.resize(B, in_);
+    dX.resize(dY.rows(), in_);
     const MatrixView<const T> dy = padded(dY, monarch_.rows(), ws.full_dy_);
-    if (n_in == in_) {
-      monarch_.apply_adjoint(dy, mutable_view(dX), exec);
-    } else {
-      T* full = detail::grow(ws.full_dx_, B * n_in);
-      monarch_.apply_adjoint(dy, row_major_view(full, B, n_in), exec);
-      dX = RowMap(full, B, n_in).leftCols(in_);
-    }
+    truncated(dX, monarch_.cols(), ws.full_dx_, [&](MatrixView<T> dx) { monarch_.apply_adjoint(dy, dx, exec); });
   }
 
   Index in_, out_;
