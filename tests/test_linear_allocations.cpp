@@ -79,7 +79,7 @@ template <class T>
 class AllocationTest : public ::testing::Test {};
 TYPED_TEST_SUITE(AllocationTest, Scalars);
 
-TYPED_TEST(AllocationTest, TrainingStepAllocatesNothingOnceWarm) {
+TYPED_TEST(AllocationTest, ForwardBackwardAllocatesNothingOnceWarm) {
   using T = TypeParam;
   // Padded and truncated (10->30, 100->37) and exact (256->512, nblocks 4) layers, batches large
   // enough for several GEMM tiles.
