@@ -11,7 +11,7 @@ namespace {
 
 template <class T>
 class GradientTest : public ::testing::Test {};
-TYPED_TEST_SUITE(GradientTest, Scalars);
+TYPED_TEST_SUITE(GradientTest, Scalars, );
 
 /// Tolerance length of a gradient entry: a batch sum of products of stage sums.
 Index gradient_length(const Shape& sh, Index batch) { return batch + sh.p + sh.q + sh.r + sh.s; }
@@ -84,7 +84,7 @@ TYPED_TEST(GradientTest, AdjointIdentities) {
 template <class T>
 class FiniteDifferenceTest : public ::testing::Test {};
 using DoubleScalars = ::testing::Types<double, std::complex<double>>;
-TYPED_TEST_SUITE(FiniteDifferenceTest, DoubleScalars);
+TYPED_TEST_SUITE(FiniteDifferenceTest, DoubleScalars, );
 
 TYPED_TEST(FiniteDifferenceTest, GradientsMatchCentralDifferences) {
   using T = TypeParam;

@@ -56,7 +56,7 @@ Dense<wider_t<T>> dense_forward(const MonarchLinear<T>& layer, const RowBatch<T>
 
 template <class T>
 class LinearTest : public ::testing::Test {};
-TYPED_TEST_SUITE(LinearTest, Scalars);
+TYPED_TEST_SUITE(LinearTest, Scalars, );
 
 TEST(LinearShapes, FactorShapesParameterCountsAndSavingFollowTheAuthors) {
   for (const auto& c : linear_cases()) {
@@ -161,7 +161,7 @@ TYPED_TEST(LinearTest, BackwardMatchesDenseChainRule) {
 template <class T>
 class LinearFiniteDifferenceTest : public ::testing::Test {};
 using DoubleScalars = ::testing::Types<double, std::complex<double>>;
-TYPED_TEST_SUITE(LinearFiniteDifferenceTest, DoubleScalars);
+TYPED_TEST_SUITE(LinearFiniteDifferenceTest, DoubleScalars, );
 
 TYPED_TEST(LinearFiniteDifferenceTest, GradientsMatchCentralDifferences) {
   using T = TypeParam;

@@ -77,7 +77,7 @@ TEST(AllocationCounter, SeesOperatorNewAndEigenHeap) {
 
 template <class T>
 class AllocationTest : public ::testing::Test {};
-TYPED_TEST_SUITE(AllocationTest, Scalars);
+TYPED_TEST_SUITE(AllocationTest, Scalars, );
 
 TYPED_TEST(AllocationTest, ForwardBackwardAllocatesNothingOnceWarm) {
   using T = TypeParam;

@@ -47,7 +47,8 @@ struct LinearGradients {
 
 /// Reusable scratch memory of MonarchLinear's forward and backward (padded input, untruncated
 /// output and the backward's GEMM tiles). Grows to the largest batch it has served, never shrinks:
-/// a training loop that keeps one per layer allocates only in its first step.
+/// a training loop that keeps one per layer allocates only in its first step. One call at a time
+/// per workspace (give each thread that runs the layer its own).
 template <class T>
 class LinearWorkspace {
  private:
