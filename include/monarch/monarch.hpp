@@ -4,6 +4,8 @@
 #include "block_diagonal.hpp"  // IWYU pragma: export
 #include "errors.hpp"          // IWYU pragma: export
 #include "execution.hpp"       // IWYU pragma: export
+#include "gradient.hpp"        // IWYU pragma: export
+#include "linear.hpp"          // IWYU pragma: export
 #include "monarch_matrix.hpp"  // IWYU pragma: export
 #include "permutation.hpp"     // IWYU pragma: export
 #include "scalar.hpp"          // IWYU pragma: export

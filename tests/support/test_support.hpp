@@ -94,7 +94,8 @@ Dense<wider_t<T>> dense_from_channels(const BlockDiagonal<T>& w1, const BlockDia
   using W = wider_t<T>;
   const Index k = w1.nblocks(), q = w1.block_rows(), p = w1.block_cols();
   const Index l = w2.nblocks(), s = w2.block_rows();
-  Dense<W> M = Dense<W>::Zero(l * s, k * p);
+  // Row-major while accumulating: the inner loop over d then walks contiguous memory.
+  Eigen::Matrix<W, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> M = Dense<W>::Zero(l * s, k * p);
   for (Index u = 0; u < k * q; ++u) {
     const Index e = u % l, f = u / l, a = u / q, c = u % q;
     for (Index t = 0; t < s; ++t)
