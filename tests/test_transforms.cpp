@@ -119,7 +119,7 @@ TEST(Hadamard, MatchesSylvesterRecursionAndPopcountFormula) {
 
 template <class T>
 class KroneckerTest : public ::testing::Test {};
-TYPED_TEST_SUITE(KroneckerTest, Scalars);
+TYPED_TEST_SUITE(KroneckerTest, Scalars, );
 
 TYPED_TEST(KroneckerTest, MatchesEntrywiseDefinition) {
   using T = TypeParam;
