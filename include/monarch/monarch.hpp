@@ -9,3 +9,4 @@
 #include "scalar.hpp"          // IWYU pragma: export
 #include "shape.hpp"           // IWYU pragma: export
 #include "view.hpp"            // IWYU pragma: export
+#include "workspace.hpp"       // IWYU pragma: export
