@@ -44,16 +44,17 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
     }
   }
-  for (int i = 0; i < m; ++i) {
+  // Constant loop bounds keep every acc index a compile-time constant (so acc lives in registers).
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) continue;
     T* ci = c + i * c_rs;
     if (c_cs == 1) {
       for (int v = 0; v < NV; ++v) {
         const int left = n - v * W;
-        if (left <= 0) break;
+        if (left <= 0) continue;
         V out = acc[i][v];
-        if (accumulate) {
+        if (accumulate)
           out = V::add(out, left >= W ? V::load(ci + v * W) : V::load_partial(ci + v * W, left));
-        }
         if (left >= W)
           out.store(ci + v * W);
         else
@@ -71,9 +72,12 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
 ///   C[i,j][z] = sum_{k<K} A[i,k][z] * P[j,k][z],   i < m <= MR, j < nt <= NT
 ///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
 ///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
-template <class V, int MR, int NT>
-void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
-                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes) {
+namespace lanes_detail {
+/// lanes_tile with the lane count fixed at compile time as full or partial, so that the loop
+/// body has no branch and, with only constant acc indices, the accumulators stay in registers.
+template <class V, int MR, int NT, bool Full>
+void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
+          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes) {
   using T = typename V::Scalar;
   constexpr int W = V::width;
   const T* ar[MR];
@@ -81,25 +85,44 @@ void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, co
   V acc[MR][NT];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
-  const bool full = lanes == W;
   for (Index kk = 0; kk < K; ++kk) {
     V av[MR];
     const Index off = kk * a_ks;
-    for (int i = 0; i < MR; ++i) av[i] = full ? V::load(ar[i] + off) : V::load_partial(ar[i] + off, lanes);
+    for (int i = 0; i < MR; ++i) {
+      if constexpr (Full)
+        av[i] = V::load(ar[i] + off);
+      else
+        av[i] = V::load_partial(ar[i] + off, lanes);
+    }
     const T* wk = w + kk * NT * W;
     for (int j = 0; j < NT; ++j) {
       const V wv = V::load(wk + j * W);
       for (int i = 0; i < MR; ++i) acc[i][j] = V::fma(av[i], wv, acc[i][j]);
     }
   }
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < nt; ++j) {
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NT; ++j) {
+      if (i >= m || j >= nt) continue;
       T* cij = c + i * c_rs + j * c_js;
-      if (full)
+      if constexpr (Full)
         acc[i][j].store(cij);
       else
         acc[i][j].store_partial(cij, lanes);
     }
+}
+}  // namespace lanes_detail
+
+/// For `lanes` <= W blocks side by side (lane z = block z):
+///   C[i,j][z] = sum_{k<K} A[i,k][z] * P[j,k][z],   i < m <= MR, j < nt <= NT
+///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
+///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
+template <class V, int MR, int NT>
+void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
+                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes) {
+  if (lanes == V::width)
+    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes);
+  else
+    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes);
 }
 
 /// Packs one K x N matrix B (B[k,j] = get(k, j)) into ceil(N/NR) panels of K x NR, zero-padded:

@@ -52,7 +52,16 @@ struct PortableVec {
   }
   static PortableVec fma(const PortableVec& a, const PortableVec& b, const PortableVec& c) {
     PortableVec r;
-    for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i];
+    if constexpr (is_complex_v<T>) {
+      // The textbook product: std::complex's operator* adds C99 Annex G NaN recovery (a libcall
+      // on the slow path) that blocks vectorization; finite inputs give the same value.
+      for (int i = 0; i < W; ++i) {
+        const auto ar = a.v[i].real(), ai = a.v[i].imag(), br = b.v[i].real(), bi = b.v[i].imag();
+        r.v[i] = T(c.v[i].real() + (ar * br - ai * bi), c.v[i].imag() + (ar * bi + ai * br));
+      }
+    } else {
+      for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i];
+    }
     return r;
   }
   static PortableVec add(const PortableVec& a, const PortableVec& b) {
