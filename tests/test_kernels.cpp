@@ -105,13 +105,15 @@ TYPED_TEST(KernelsTest, OutputParameterFormsAndLayouts) {
   // explicit executor and workspace: the lanes kernel needs unit stride, the others do not.
   using T = TypeParam;
   Workspace<T> ws;
-  for (const auto path : compiled_paths<T>()) {
-    const kn::ScopedKernelOverride use({path, 0});
-    for (const auto& c : this->cases()) {
+  for (const auto& c : this->cases()) {
+    const Index n_in = c.M.cols(), n_out = c.M.rows(), len = accumulation_length(c.named.shape);
+    const RowBatch<T> X = random_matrix<T>(6, n_in, 3);
+    const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * c.dense.transpose();
+    const RowBatch<T> V = random_matrix<T>(6, n_out, 5);
+    const Dense<wider_t<T>> want_adj = V.template cast<wider_t<T>>() * c.dense.conjugate();
+    for (const auto path : compiled_paths<T>()) {
+      const kn::ScopedKernelOverride use({path, 0});
       SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
-      const Index n_in = c.M.cols(), n_out = c.M.rows(), len = accumulation_length(c.named.shape);
-      const RowBatch<T> X = random_matrix<T>(6, n_in, 3);
-      const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * c.dense.transpose();
       RowBatch<T> Yr(6, n_out);
       c.M.apply(X, Yr, SerialExecutor{}, ws);
       MONARCH_EXPECT_CLOSE(T, Yr, want, len);
@@ -126,8 +128,6 @@ TYPED_TEST(KernelsTest, OutputParameterFormsAndLayouts) {
       c.M.apply(view(X), row_major_view(Yv.data(), 6, n_out), SerialExecutor{}, ws);
       EXPECT_EQ(Yv, Yr) << "raw form differs from the Eigen form";
 
-      const RowBatch<T> V = random_matrix<T>(6, n_out, 5);
-      const Dense<wider_t<T>> want_adj = V.template cast<wider_t<T>>() * c.dense.conjugate();
       Dense<T> Xc(6, n_in);
       c.M.apply_adjoint(Dense<T>(V), Xc, SerialExecutor{}, ws);  // column-major in and out
       MONARCH_EXPECT_CLOSE(T, Xc, want_adj, c.named.shape.s + c.named.shape.q);
