@@ -13,6 +13,7 @@
 
 #include <Eigen/Core>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -178,6 +179,8 @@ int main(int argc, char** argv) {
   namespace kn = monarch::detail::kernels;
   benchmark::AddCustomContext("monarch_kernel_path_f32", kn::to_string(kn::best_path<float>()));
   benchmark::AddCustomContext("monarch_kernel_path_f64", kn::to_string(kn::best_path<double>()));
+  // Tuning aid: MONARCH_BENCH_TILE=<rows> overrides the policy's batch tile.
+  if (const char* tile = std::getenv("MONARCH_BENCH_TILE")) kn::set_kernel_override({kn::KernelPath::automatic, std::atoll(tile)});
   const std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
   register_all<float>(batches);
   register_all<double>(batches);

@@ -184,10 +184,11 @@ void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
     const auto* P = pk.data.data() + g * pk.group_stride;
     for (Index J = 0; J * NT < pk.NJ; ++J) {
       const int nt = static_cast<int>(std::min<Index>(NT, pk.NJ - J * NT));
-      for (Index i = 0; i < rows; i += MR)
-        lanes_tile<V, MR, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks, P + J * pk.K * NT * W,
-                              st.C + g * W + i * st.c_rs + J * NT * st.c_cs, st.c_rs, st.c_cs,
-                              static_cast<int>(std::min<Index>(MR, rows - i)), nt, lanes);
+      for_row_tiles<MR>(rows, [&](auto mr, Index i, int m) {
+        lanes_tile<V, decltype(mr)::value, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks,
+                                               P + J * pk.K * NT * W, st.C + g * W + i * st.c_rs + J * NT * st.c_cs,
+                                               st.c_rs, st.c_cs, m, nt, lanes);
+      });
     }
   }
 }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../../scalar.hpp"
 
@@ -161,6 +162,32 @@ Index pack_lanes(Index z0, Index nblocks, Index NJ, Index K, int NT, int W, Get&
 /// Values pack_lanes writes per lane group.
 inline Index packed_lanes_size(Index NJ, Index K, int NT, int W) { return (NJ + NT - 1) / NT * K * NT * W; }
 
+/// Splits M rows into register tiles: full tiles of MR rows, then the remainder with tiles of
+/// 4, 2 and 1 rows (a short batch must not pay for MR rows). Calls f(integral_constant<int, R>,
+/// first_row, rows) for each tile.
+template <int MR, class F>
+void for_row_tiles(Index M, F&& f) {
+  Index i = 0;
+  for (; i + MR <= M; i += MR) f(std::integral_constant<int, MR>{}, i, MR);
+  if constexpr (MR > 4) {
+    if (M - i >= 4) {
+      f(std::integral_constant<int, 4>{}, i, 4);
+      i += 4;
+    }
+  }
+  if constexpr (MR > 2) {
+    if (M - i >= 2) {
+      const int m = static_cast<int>(std::min<Index>(MR > 4 ? 3 : 2, M - i));
+      if (m == 3)
+        f(std::integral_constant<int, 3>{}, i, 3);
+      else
+        f(std::integral_constant<int, 2>{}, i, 2);
+      i += m;
+    }
+  }
+  if (i < M) f(std::integral_constant<int, 1>{}, i, static_cast<int>(M - i));
+}
+
 /// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
 /// (any strides) and a K x N matrix B packed by pack_panels(K, N, NV*V::width, ...), writing C
 /// with any strides. Rows are processed MR at a time; every C element is one fixed-order sum over
@@ -173,9 +200,10 @@ void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_
   for (Index P = 0; P * NR < N; ++P) {
     const int n = static_cast<int>(std::min<Index>(NR, N - P * NR));
     const auto* b = Bpacked + P * K * NR;
-    for (Index i = 0; i < M; i += MR)
-      gemm_tile<V, MR, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs, c_cs,
-                           static_cast<int>(std::min<Index>(MR, M - i)), n, accumulate);
+    for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
+      gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
+                                            c_cs, m, n, accumulate);
+    });
   }
 }
 
