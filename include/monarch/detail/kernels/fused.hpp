@@ -26,35 +26,25 @@
 
 namespace monarch::detail::kernels {
 
-/// The vector type of a path for scalar T (void when the path has none).
-template <class T, KernelPath P>
-struct VecFor {
-  using type = PortableVec<T, portable_width<T>>;
-  static constexpr int registers = 16;
+/// The vector type of a path for scalar T and the vector registers its ISA has.
+template <class V, int Registers>
+struct VecInfo {
+  using type = V;
+  static constexpr int registers = Registers;
 };
+template <class T, KernelPath P>
+struct VecFor : VecInfo<PortableVec<T, portable_width<T>>, 16> {};
 #if defined(MONARCH_HAVE_AVX2)
 template <>
-struct VecFor<float, KernelPath::avx2> {
-  using type = Avx2Float;
-  static constexpr int registers = 16;
-};
+struct VecFor<float, KernelPath::avx2> : VecInfo<Avx2Float, 16> {};
 template <>
-struct VecFor<double, KernelPath::avx2> {
-  using type = Avx2Double;
-  static constexpr int registers = 16;
-};
+struct VecFor<double, KernelPath::avx2> : VecInfo<Avx2Double, 16> {};
 #endif
 #if defined(MONARCH_HAVE_AVX512)
 template <>
-struct VecFor<float, KernelPath::avx512> {
-  using type = Avx512Float;
-  static constexpr int registers = 32;
-};
+struct VecFor<float, KernelPath::avx512> : VecInfo<Avx512Float, 32> {};
 template <>
-struct VecFor<double, KernelPath::avx512> {
-  using type = Avx512Double;
-  static constexpr int registers = 32;
-};
+struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
 #endif
 
 enum class Direction { forward, adjoint };
