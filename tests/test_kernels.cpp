@@ -71,14 +71,15 @@ class KernelsTest : public ::testing::Test {
   /// Batches 1 and 7 everywhere, 1000 where the dense reference product stays cheap.
   static std::vector<Index> batches(const Shape& sh) {
     if (sh.rows() * sh.cols() <= 40000) return {1, 7, 1000};
-    return {1, 7};
+    return {1, 7, 50};
   }
 };
 TYPED_TEST_SUITE(KernelsTest, Scalars);
 
-// batch_tile 0 = the policy's tile (one tile for small batches: work split over blocks); 5 forces
-// several tiles with a remainder, so the tile loop and its tail run on every shape.
-constexpr Index kTiles[] = {0, 5};
+// batch_tile 0 = the policy's tile (one tile for small batches: work split over blocks); 5 and 23
+// force several tiles with a remainder, so the tile loop and its tail run on every shape, and
+// 23 = 12 + 4 + 4 + 3 = 18 + 4 + 1 walks every row-tile remainder of the register tiles.
+constexpr Index kTiles[] = {0, 5, 23};
 
 TYPED_TEST(KernelsTest, ApplyAndAdjointMatchDenseOnEveryPath) {
   using T = TypeParam;

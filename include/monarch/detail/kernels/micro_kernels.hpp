@@ -163,29 +163,38 @@ Index pack_lanes(Index z0, Index nblocks, Index NJ, Index K, int NT, int W, Get&
 inline Index packed_lanes_size(Index NJ, Index K, int NT, int W) { return (NJ + NT - 1) / NT * K * NT * W; }
 
 /// Splits M rows into register tiles: full tiles of MR rows, then the remainder with tiles of
-/// 4, 2 and 1 rows (a short batch must not pay for MR rows). Calls f(integral_constant<int, R>,
-/// first_row, rows) for each tile.
+/// 4, 3, 2 and 1 rows (a short batch must not pay for MR rows). Calls f(integral_constant<int, R>,
+/// first_row, R) for each tile.
 template <int MR, class F>
 void for_row_tiles(Index M, F&& f) {
   Index i = 0;
   for (; i + MR <= M; i += MR) f(std::integral_constant<int, MR>{}, i, MR);
-  if constexpr (MR > 4) {
-    if (M - i >= 4) {
-      f(std::integral_constant<int, 4>{}, i, 4);
-      i += 4;
+  while (i < M) {
+    const Index rem = M - i;
+    if constexpr (MR > 4) {
+      if (rem >= 4) {
+        f(std::integral_constant<int, 4>{}, i, 4);
+        i += 4;
+        continue;
+      }
     }
-  }
-  if constexpr (MR > 2) {
-    if (M - i >= 2) {
-      const int m = static_cast<int>(std::min<Index>(MR > 4 ? 3 : 2, M - i));
-      if (m == 3)
+    if constexpr (MR > 3) {
+      if (rem >= 3) {
         f(std::integral_constant<int, 3>{}, i, 3);
-      else
-        f(std::integral_constant<int, 2>{}, i, 2);
-      i += m;
+        i += 3;
+        continue;
+      }
     }
+    if constexpr (MR > 2) {
+      if (rem >= 2) {
+        f(std::integral_constant<int, 2>{}, i, 2);
+        i += 2;
+        continue;
+      }
+    }
+    f(std::integral_constant<int, 1>{}, i, 1);
+    i += 1;
   }
-  if (i < M) f(std::integral_constant<int, 1>{}, i, static_cast<int>(M - i));
 }
 
 /// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
