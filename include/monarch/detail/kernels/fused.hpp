@@ -128,12 +128,12 @@ PackedMultiply<typename V::Scalar> pack_multiply(Direction dir, const BlockDiago
   if (!adj) {
     pk.w1_side = pack_bcast<V>(k, p, q, [&](Index a, Index d, Index c) { return W1(a, c, d); });
     pk.w2_bcast = pack_bcast<V>(l, r, s, [&](Index e, Index f, Index t) { return W2(e, t, f); });
-    if (use_lanes<V::width>(l))
+    if (use_lanes<V::width>(l, r, Tiles::lanes_nt, sizeof(T)))
       pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(l, s, r, W2);
   } else {
     pk.w1_side = pack_bcast<V>(k, q, p, [&](Index a, Index c, Index d) { return W1(a, c, d); });
     pk.w2_bcast = pack_bcast<V>(l, s, r, [&](Index e, Index t, Index f) { return W2(e, t, f); });
-    if (use_lanes<V::width>(l))
+    if (use_lanes<V::width>(l, s, Tiles::lanes_nt, sizeof(T)))
       pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(
           l, r, s, [&](Index e, Index f, Index t) { return W2(e, t, f); });
   }

@@ -132,11 +132,14 @@ struct RegisterTiles {
   static constexpr int lanes_nt = Registers >= 32 ? 4 : 3;
 };
 
-/// Lanes kernel for the w2 stage when at least this fraction of a vector's lanes hold blocks
-/// (l >= W/2); below, the broadcast kernel with a strided store wastes fewer lanes.
+/// Lanes kernel for the w2 stage when at least half of a vector's lanes hold blocks (l >= W/2;
+/// below, the broadcast kernel with a strided store wastes fewer lanes) and one packed weight
+/// tile (K x NT x W values) stays in L1; larger blocks stream better through the broadcast
+/// kernel (measured: f64 MonarchLinear nblocks 4 was 3x slower on lanes).
+inline constexpr Index kLanesTileBytes = 16 * 1024;
 template <int W>
-constexpr bool use_lanes(Index nblocks_w2) {
-  return 2 * nblocks_w2 >= W;
+constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) {
+  return 2 * nblocks_w2 >= W && K * NT * W * scalar_bytes <= kLanesTileBytes;
 }
 
 }  // namespace monarch::detail::kernels
