@@ -15,3 +15,4 @@
 #include "status.hpp"          // IWYU pragma: export
 #include "transforms.hpp"      // IWYU pragma: export
 #include "view.hpp"            // IWYU pragma: export
+#include "workspace.hpp"       // IWYU pragma: export

@@ -18,6 +18,7 @@
 #include "scalar.hpp"
 #include "shape.hpp"
 #include "view.hpp"
+#include "workspace.hpp"
 
 namespace monarch {
 
@@ -70,9 +71,17 @@ class Monarch {
   /// The L-side factor w2 (l,s,r).
   const Factor& w2() const { return w2_; }
   /// Write access to the factors (e.g. to load or update weights). Assigning a factor of another
-  /// shape is caught at the next multiply.
-  Factor& w1() { return w1_; }
-  Factor& w2() { return w2_; }
+  /// shape is caught at the next multiply. Each call drops the packed copy of the weights that the
+  /// fast multiply keeps, so finish writing through the returned reference before the next
+  /// multiply (call w1()/w2() again for later updates rather than keeping the reference).
+  Factor& w1() {
+    packed_.invalidate();
+    return w1_;
+  }
+  Factor& w2() {
+    packed_.invalidate();
+    return w2_;
+  }
 
   /// Parameters (= multiply-accumulates per input vector), spec §f.
   Index num_params() const { return w1_.size() + w2_.size(); }
@@ -85,21 +94,36 @@ class Monarch {
 
   /// Writes y_b = M x_b for every row of X into the rows of Y (Y: X.rows() x rows()). Any
   /// directly addressable Eigen objects, row- or column-major, blocks and maps included; nothing
-  /// is copied. X and Y must not overlap.
+  /// is copied. X and Y must not overlap. `exec` runs the work (no threads of its own); `ws` is
+  /// scratch memory reused across calls (default: a per-thread workspace), so repeated calls do not
+  /// allocate. A workspace must not be used by two calls at once.
   template <class DX, class DY, class Executor = SerialExecutor,
             std::enable_if_t<is_executor_v<Executor>, int> = 0>
   void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, const Executor& exec = {}) const {
+    apply(X, Y, exec, detail::default_workspace<T>());
+  }
+  template <class DX, class DY>
+  void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, Workspace<T>& ws) const {
+    apply(X, Y, SerialExecutor{}, ws);
+  }
+  template <class DX, class DY, class Executor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
+  void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, const Executor& exec,
+             Workspace<T>& ws) const {
     check_scalar<DX>();
     check_scalar<DY>();
-    apply(view(X), mutable_view(Y), exec);
+    apply(view(X), mutable_view(Y), exec, ws);
   }
 
   /// Raw-pointer form of apply(X, Y).
   template <class Executor = SerialExecutor>
   void apply(MatrixView<const T> X, MatrixView<T> Y, const Executor& exec = {}) const {
-    const Shape sh = checked_shape("Monarch::apply");
+    apply(X, Y, exec, detail::default_workspace<T>());
+  }
+  template <class Executor>
+  void apply(MatrixView<const T> X, MatrixView<T> Y, const Executor& exec, Workspace<T>& ws) const {
+    checked_shape("Monarch::apply");
     check_batch("Monarch::apply", X, Y, cols(), rows());
-    detail::monarch_apply(sh, w1_.data(), w2_.data(), X, Y, exec);
+    detail::monarch_multiply(detail::kernels::Direction::forward, w1_, w2_, packed_, X, Y, exec, ws);
   }
 
   /// Returns the batch X M^T (row b = M x_b).
@@ -123,21 +147,35 @@ class Monarch {
 
   // ---- adjoint: X = Y conj(M), i.e. x_b = M^H y_b ----------------------------------------------
 
-  /// Writes x_b = M^H y_b for every row of Y into the rows of X (X: Y.rows() x cols()).
+  /// Writes x_b = M^H y_b for every row of Y into the rows of X (X: Y.rows() x cols()); executor
+  /// and workspace as for apply().
   template <class DY, class DX, class Executor = SerialExecutor,
             std::enable_if_t<is_executor_v<Executor>, int> = 0>
   void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, const Executor& exec = {}) const {
+    apply_adjoint(Y, X, exec, detail::default_workspace<T>());
+  }
+  template <class DY, class DX>
+  void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, Workspace<T>& ws) const {
+    apply_adjoint(Y, X, SerialExecutor{}, ws);
+  }
+  template <class DY, class DX, class Executor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
+  void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, const Executor& exec,
+                     Workspace<T>& ws) const {
     check_scalar<DX>();
     check_scalar<DY>();
-    apply_adjoint(view(Y), mutable_view(X), exec);
+    apply_adjoint(view(Y), mutable_view(X), exec, ws);
   }
 
   /// Raw-pointer form of apply_adjoint(Y, X).
   template <class Executor = SerialExecutor>
   void apply_adjoint(MatrixView<const T> Y, MatrixView<T> X, const Executor& exec = {}) const {
-    const Shape sh = checked_shape("Monarch::apply_adjoint");
+    apply_adjoint(Y, X, exec, detail::default_workspace<T>());
+  }
+  template <class Executor>
+  void apply_adjoint(MatrixView<const T> Y, MatrixView<T> X, const Executor& exec, Workspace<T>& ws) const {
+    checked_shape("Monarch::apply_adjoint");
     check_batch("Monarch::apply_adjoint", Y, X, rows(), cols());
-    detail::monarch_apply_adjoint(sh, w1_.data(), w2_.data(), Y, X, exec);
+    detail::monarch_multiply(detail::kernels::Direction::adjoint, w1_, w2_, packed_, Y, X, exec, ws);
   }
 
   /// Returns the batch Y conj(M) (row b = M^H y_b).
@@ -190,6 +228,8 @@ class Monarch {
 
   Factor w1_;
   Factor w2_;
+  /// The factors packed for the fast kernels, built on first use (copies share it).
+  detail::kernels::PackCache<T> packed_;
 };
 
 }  // namespace monarch

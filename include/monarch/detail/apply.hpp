@@ -1,36 +1,69 @@
 // monarch::detail: the one internal entry for both Monarch multiplies. Shapes were validated by
-// the public API; from here on only pointers, strides and the factor arrays are seen.
+// the public API; from here on only pointers, strides and the (packed) factor arrays are seen.
+// kernels::plan_kernels() picks the path; every path computes the same spec §a.3 / §e loops.
 #pragma once
 
-#include <vector>
-
+#include "../block_diagonal.hpp"
 #include "../execution.hpp"
 #include "../shape.hpp"
 #include "../view.hpp"
+#include "../workspace.hpp"
+#include "kernels/fused.hpp"
+#include "kernels/pack_cache.hpp"
+#include "kernels/policy.hpp"
 #include "reference_kernels.hpp"
 
 namespace monarch::detail {
 
-/// Y = X M^T (every row y_b = M x_b). X: batch x sh.cols(), Y: batch x sh.rows().
+/// The reference path: one task per row, each with its own slice of the workspace.
 template <class T, class Executor>
-void monarch_apply(const Shape& sh, const T* w1, const T* w2, MatrixView<const T> X, MatrixView<T> Y,
-                   const Executor& exec) {
-  exec.parallel_for(X.rows, [&](Index b) {
-    thread_local std::vector<T> h;
-    h.resize(static_cast<std::size_t>(sh.inner()));
-    reference_apply_row(sh, w1, w2, X.row(b), X.col_stride, h.data(), Y.row(b), Y.col_stride);
+void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, const T* w2, MatrixView<const T> in,
+                        MatrixView<T> out, const Executor& exec, Workspace<T>& ws) {
+  T* h = ws.reserve(in.rows * sh.inner());
+  exec.parallel_for(in.rows, [&](Index b) {
+    T* hb = h + b * sh.inner();
+    if (dir == kernels::Direction::forward)
+      reference_apply_row(sh, w1, w2, in.row(b), in.col_stride, hb, out.row(b), out.col_stride);
+    else
+      reference_apply_adjoint_row(sh, w1, w2, in.row(b), in.col_stride, hb, out.row(b), out.col_stride);
   });
 }
 
-/// X = Y conj(M) (every row x_b = M^H y_b). Y: batch x sh.rows(), X: batch x sh.cols().
+/// A fused path P (its factors packed once per Monarch and cached).
+template <kernels::KernelPath P, class T, class Executor>
+void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
+                const kernels::PackCache<T>& cache, const kernels::KernelPlan& plan, MatrixView<const T> in,
+                MatrixView<T> out, const Executor& exec, Workspace<T>& ws) {
+  using VF = kernels::VecFor<T, P>;
+  using V = typename VF::type;
+  const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
+  const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
+  T* buf = ws.reserve(kernels::fused_workspace_size(sh, in.rows, plan.batch_tile, exec.concurrency()));
+  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, exec, buf);
+}
+
+/// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b).
 template <class T, class Executor>
-void monarch_apply_adjoint(const Shape& sh, const T* w1, const T* w2, MatrixView<const T> Y, MatrixView<T> X,
-                           const Executor& exec) {
-  exec.parallel_for(Y.rows, [&](Index b) {
-    thread_local std::vector<T> h;
-    h.resize(static_cast<std::size_t>(sh.inner()));
-    reference_apply_adjoint_row(sh, w1, w2, Y.row(b), Y.col_stride, h.data(), X.row(b), X.col_stride);
-  });
+void monarch_multiply(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
+                      const kernels::PackCache<T>& cache, MatrixView<const T> in, MatrixView<T> out,
+                      const Executor& exec, Workspace<T>& ws) {
+  if (in.rows == 0) return;
+  const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
+  const kernels::KernelPlan plan = kernels::plan_kernels<T>(sh);
+  using kernels::KernelPath;
+  switch (plan.path) {
+    case KernelPath::reference: return reference_multiply(dir, sh, w1.data(), w2.data(), in, out, exec, ws);
+    case KernelPath::avx512:
+      if constexpr (kernels::path_available<T>(KernelPath::avx512))
+        return fused_path<KernelPath::avx512>(dir, w1, w2, cache, plan, in, out, exec, ws);
+      break;
+    case KernelPath::avx2:
+      if constexpr (kernels::path_available<T>(KernelPath::avx2))
+        return fused_path<KernelPath::avx2>(dir, w1, w2, cache, plan, in, out, exec, ws);
+      break;
+    default: break;
+  }
+  fused_path<KernelPath::portable>(dir, w1, w2, cache, plan, in, out, exec, ws);
 }
 
 }  // namespace monarch::detail

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the Monarch benchmark suite the way docs/performance.md reports it:
+#   bench/run_bench.sh [build-dir] [out-prefix] [extra Google Benchmark args...]
+# writes <out-prefix>_1t.json (single thread, pinned to core 1) and <out-prefix>_2t.json (Monarch
+# on 1 and 2 threads, pinned to cores 0-1), then prints the tables (bench/plot_bench.py).
+set -euo pipefail
+BUILD=${1:-build}
+OUT=${2:-bench_results}
+shift $(( $# >= 2 ? 2 : $# ))
+BIN="$BUILD/bench/bench_monarch"
+
+# The environment exports OPENBLAS_CORETYPE=Haswell, which forces OpenBLAS's AVX2 kernels (about
+# half speed here) and would inflate every ratio: compare against its best kernel instead.
+unset OPENBLAS_CORETYPE
+export OPENBLAS_NUM_THREADS=1
+COMMON=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05
+        --benchmark_out_format=json)
+
+# Single thread: every variant, pinned to one core (medians of the repetitions are reported).
+taskset -c 1 "$BIN" "${COMMON[@]}" --benchmark_filter='^(monarch|handmade|dense_eigen|dense_blas)/' \
+  --benchmark_out="${OUT}_1t.json" "$@" | grep -E 'openblas_get_corename|_median' || true
+# Threads: Monarch on one and on two threads in the same run, on two cores.
+taskset -c 0,1 "$BIN" "${COMMON[@]}" --benchmark_filter='^monarch(_2t)?/f32/.*/(256|1024|4096)(/real_time)?$' \
+  --benchmark_out="${OUT}_2t.json" "$@" | grep -E '_median' || true
+
+/usr/bin/python3 "$(dirname "$0")/plot_bench.py" "${OUT}_1t.json" "${OUT}_2t.json"

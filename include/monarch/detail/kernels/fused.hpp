@@ -1,0 +1,265 @@
+// monarch::detail::kernels: the fused two-stage Monarch multiply (spec §a.3) and its adjoint
+// (spec §e), built from the micro-kernels of micro_kernels.hpp.
+//
+// A batch tile of rows runs the first stage into an intermediate tile H (rows x N, natural channel
+// order u = a*q + c) and the second stage from it while it is still in cache. Neither permutation
+// is ever materialized: Pi(r,l) is the stride-l read of H (or the lanes layout), Pi(l,s) the
+// stride-l store of the output.
+//
+//   forward  stage 1  (w1)   : H[b, a*q + c]  = sum_d w1[a,c,d] x_b[a*p + d]          broadcast kernel
+//            stage 2  (w2)   : y_b[t*l + e]   = sum_f w2[e,t,f] H[b, f*l + e]         lanes or broadcast
+//   adjoint  stage 1  (w2^H) : H[b, f*l + e]  = sum_t conj(w2[e,t,f]) v_b[t*l + e]    lanes or broadcast
+//            stage 2  (w1^H) : x_b[a*p + d]   = sum_c conj(w1[a,c,d]) H[b, a*q + c]   broadcast kernel
+#pragma once
+
+#include <algorithm>
+#include <memory>
+
+#include "../../block_diagonal.hpp"
+#include "../../scalar.hpp"
+#include "../../shape.hpp"
+#include "../../view.hpp"
+#include "../aligned_buffer.hpp"
+#include "micro_kernels.hpp"
+#include "policy.hpp"
+#include "simd.hpp"
+
+namespace monarch::detail::kernels {
+
+/// The vector type of a path for scalar T and the vector registers its ISA has.
+template <class V, int Registers>
+struct VecInfo {
+  using type = V;
+  static constexpr int registers = Registers;
+};
+template <class T, KernelPath P>
+struct VecFor : VecInfo<PortableVec<T, portable_width<T>>, 16> {};
+#if defined(MONARCH_HAVE_AVX2)
+template <>
+struct VecFor<float, KernelPath::avx2> : VecInfo<Avx2Float, 16> {};
+template <>
+struct VecFor<double, KernelPath::avx2> : VecInfo<Avx2Double, 16> {};
+#endif
+#if defined(MONARCH_HAVE_AVX512)
+template <>
+struct VecFor<float, KernelPath::avx512> : VecInfo<Avx512Float, 32> {};
+template <>
+struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
+#endif
+
+enum class Direction { forward, adjoint };
+
+/// One factor packed for the broadcast kernel: per block a K x N matrix in panels of nv vectors.
+template <class T>
+struct BcastPack {
+  int nv = 0;
+  Index K = 0, N = 0, block_stride = 0;
+  AlignedVector<T> data;
+};
+
+/// w2 packed for the lanes kernel: per group of W blocks, NJ x K matrices in tiles of NT rows.
+template <class T>
+struct LanesPack {
+  Index NJ = 0, K = 0, group_stride = 0, groups = 0;
+  AlignedVector<T> data;
+};
+
+/// Both factors of one direction packed for one path. The w2 side is packed for both kernels
+/// when lanes apply, since the lanes kernel also needs unit-stride rows in the caller's matrix.
+template <class T>
+struct PackedMultiply {
+  Shape shape;
+  BcastPack<T> w1_side, w2_bcast;
+  LanesPack<T> w2_lanes;  ///< empty unless the lanes kernel applies to this shape
+};
+
+template <class V>
+int vectors_for(Index n) {
+  const Index v = (n + V::width - 1) / V::width;
+  return v >= 4 ? 4 : v >= 2 ? 2 : 1;
+}
+
+/// Packs nblocks K x N matrices B_blk[kk, j] = get(blk, kk, j).
+template <class V, class Get>
+BcastPack<typename V::Scalar> pack_bcast(Index nblocks, Index K, Index N, Get&& get) {
+  BcastPack<typename V::Scalar> pk;
+  pk.nv = vectors_for<V>(N);
+  pk.K = K;
+  pk.N = N;
+  const int NR = pk.nv * V::width;
+  pk.block_stride = packed_panels_size(K, N, NR);
+  pk.data.resize(static_cast<std::size_t>(nblocks * pk.block_stride));
+  for (Index blk = 0; blk < nblocks; ++blk)
+    pack_panels(K, N, NR, [&](Index kk, Index j) { return get(blk, kk, j); }, pk.data.data() + blk * pk.block_stride);
+  return pk;
+}
+
+/// Packs nblocks NJ x K matrices P_blk[j, kk] = get(blk, j, kk), W blocks per lane group.
+template <class V, int NT, class Get>
+LanesPack<typename V::Scalar> pack_lanes_factor(Index nblocks, Index NJ, Index K, Get&& get) {
+  constexpr int W = V::width;
+  LanesPack<typename V::Scalar> pk;
+  pk.NJ = NJ;
+  pk.K = K;
+  pk.groups = (nblocks + W - 1) / W;
+  pk.group_stride = packed_lanes_size(NJ, K, NT, W);
+  pk.data.resize(static_cast<std::size_t>(pk.groups * pk.group_stride));
+  for (Index g = 0; g < pk.groups; ++g)
+    pack_lanes(g * W, nblocks, NJ, K, NT, W, get, pk.data.data() + g * pk.group_stride);
+  return pk;
+}
+
+/// Packs both factors of `dir` for the path whose vector type is V.
+template <class V, int Registers>
+PackedMultiply<typename V::Scalar> pack_multiply(Direction dir, const BlockDiagonal<typename V::Scalar>& w1,
+                                                 const BlockDiagonal<typename V::Scalar>& w2) {
+  using T = typename V::Scalar;
+  using Tiles = RegisterTiles<Registers>;
+  PackedMultiply<T> pk;
+  const Index k = w1.nblocks(), q = w1.block_rows(), p = w1.block_cols();
+  const Index l = w2.nblocks(), s = w2.block_rows(), r = w2.block_cols();
+  pk.shape = Shape{k, q, p, l, s, r};
+  const T* a1 = w1.data();
+  const T* a2 = w2.data();
+  // Element accessors: W1(a,c,d) = w1[a,c,d], W2(e,t,f) = w2[e,t,f] (conjugated for the adjoint).
+  const bool adj = dir == Direction::adjoint;
+  auto W1 = [=](Index a, Index c, Index d) { const T v = a1[(a * q + c) * p + d]; return adj ? conj(v) : v; };
+  auto W2 = [=](Index e, Index t, Index f) { const T v = a2[(e * s + t) * r + f]; return adj ? conj(v) : v; };
+  if (!adj) {
+    pk.w1_side = pack_bcast<V>(k, p, q, [&](Index a, Index d, Index c) { return W1(a, c, d); });
+    pk.w2_bcast = pack_bcast<V>(l, r, s, [&](Index e, Index f, Index t) { return W2(e, t, f); });
+    if (use_lanes<V::width>(l, r, Tiles::lanes_nt, sizeof(T)))
+      pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(l, s, r, W2);
+  } else {
+    pk.w1_side = pack_bcast<V>(k, q, p, [&](Index a, Index c, Index d) { return W1(a, c, d); });
+    pk.w2_bcast = pack_bcast<V>(l, s, r, [&](Index e, Index t, Index f) { return W2(e, t, f); });
+    if (use_lanes<V::width>(l, s, Tiles::lanes_nt, sizeof(T)))
+      pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(
+          l, r, s, [&](Index e, Index f, Index t) { return W2(e, t, f); });
+  }
+  return pk;
+}
+
+/// One stage on a set of rows: either nblocks broadcast-kernel GEMMs or lane groups.
+/// Block blk of a broadcast stage reads A + blk*a_goff and writes C + blk*c_goff; lane group g
+/// reads A + g*W and writes C + g*W (lanes are unit-stride in both).
+template <class T>
+struct StageCall {
+  const BcastPack<T>* bcast = nullptr;  ///< set for a broadcast stage
+  const LanesPack<T>* lanes = nullptr;  ///< set for a lanes stage
+  Index units = 0;                      ///< blocks or lane groups
+  Index nblocks = 0;                    ///< blocks of the factor (lanes: for the last group's tail)
+  const T* A = nullptr;
+  Index a_goff = 0, a_rs = 0, a_ks = 0;
+  T* C = nullptr;
+  Index c_goff = 0, c_rs = 0, c_cs = 0;  ///< c_cs: column stride (lanes: stride between outputs j)
+};
+
+template <class V, int Registers, int NV>
+void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Index rows) {
+  constexpr int MR = RegisterTiles<Registers>::gemm_mr(NV);
+  const auto& pk = *st.bcast;
+  for (Index blk = u0; blk < u1; ++blk)
+    small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
+                          pk.data.data() + blk * pk.block_stride, st.C + blk * st.c_goff, st.c_rs, st.c_cs);
+}
+
+template <class V, int Registers>
+void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Index rows) {
+  using Tiles = RegisterTiles<Registers>;
+  constexpr int MR = Tiles::lanes_mr, NT = Tiles::lanes_nt, W = V::width;
+  const auto& pk = *st.lanes;
+  for (Index g = u0; g < u1; ++g) {
+    const int lanes = static_cast<int>(std::min<Index>(W, st.nblocks - g * W));
+    const auto* P = pk.data.data() + g * pk.group_stride;
+    for (Index J = 0; J * NT < pk.NJ; ++J) {
+      const int nt = static_cast<int>(std::min<Index>(NT, pk.NJ - J * NT));
+      for_row_tiles<MR>(rows, [&](auto mr, Index i, int m) {
+        lanes_tile<V, decltype(mr)::value, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks,
+                                               P + J * pk.K * NT * W, st.C + g * W + i * st.c_rs + J * NT * st.c_cs,
+                                               st.c_rs, st.c_cs, m, nt, lanes);
+      });
+    }
+  }
+}
+
+/// Runs units [u0, u1) of a stage on `rows` rows (A and C already point at the first row).
+template <class V, int Registers>
+void run_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Index rows) {
+  if (st.lanes != nullptr) return run_lanes_units<V, Registers>(st, u0, u1, rows);
+  switch (st.bcast->nv) {
+    case 4: return run_bcast_units<V, Registers, 4>(st, u0, u1, rows);
+    case 2: return run_bcast_units<V, Registers, 2>(st, u0, u1, rows);
+    default: return run_bcast_units<V, Registers, 1>(st, u0, u1, rows);
+  }
+}
+
+/// The two stages of `dir` for rows b0.. of in/out, with the intermediate H (row stride N).
+template <class T>
+void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
+                 T* H, StageCall<T>& first, StageCall<T>& second) {
+  const Shape& sh = pk.shape;
+  const Index N = sh.inner(), l = sh.l;
+  const T* src = in.row(b0);
+  T* dst = out.row(b0);
+  // The w2 stage runs the lanes kernel only where the caller's matrix has unit column stride.
+  StageCall<T> w1st, w2st;
+  if (dir == Direction::forward) {
+    w1st = {&pk.w1_side, nullptr, sh.k, sh.k, src, sh.p * in.col_stride, in.row_stride, in.col_stride,
+            H, sh.q, N, 1};
+    w2st = {&pk.w2_bcast, nullptr, l, l, H, 1, N, l, dst, out.col_stride, out.row_stride, l * out.col_stride};
+    const bool unit = out.col_stride == 1;
+    if (unit && !pk.w2_lanes.data.empty())
+      w2st = {nullptr, &pk.w2_lanes, pk.w2_lanes.groups, l, H, 0, N, l, dst, 0, out.row_stride, l};
+    first = w1st;
+    second = w2st;
+  } else {
+    w2st = {&pk.w2_bcast, nullptr, l, l, src, in.col_stride, in.row_stride, l * in.col_stride, H, 1, N, l};
+    const bool unit = in.col_stride == 1;
+    if (unit && !pk.w2_lanes.data.empty())
+      w2st = {nullptr, &pk.w2_lanes, pk.w2_lanes.groups, l, src, 0, in.row_stride, l, H, 0, N, l};
+    w1st = {&pk.w1_side, nullptr, sh.k, sh.k, H, sh.q, N, 1, dst, sh.p * out.col_stride, out.row_stride,
+            out.col_stride};
+    first = w2st;
+    second = w1st;
+  }
+}
+
+/// Intermediate values a call of `batch` rows needs with `workers` concurrent tiles.
+inline Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index workers) {
+  const Index tiles = (batch + batch_tile - 1) / batch_tile;
+  if (tiles <= 1) return batch * sh.inner();
+  return std::min(tiles, workers) * batch_tile * sh.inner();
+}
+
+/// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor. Work is a fixed
+/// set of tiles (batch_tile rows each) or, for a single tile, the blocks of each stage; every
+/// output element is the same fixed-order sum whichever thread computes it.
+template <class V, int Registers, class Executor>
+void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
+                    MatrixView<typename V::Scalar> out, Index batch_tile, const Executor& exec,
+                    typename V::Scalar* workspace) {
+  using T = typename V::Scalar;
+  const Index batch = in.rows, N = pk.shape.inner();
+  const Index tiles = (batch + batch_tile - 1) / batch_tile;
+  if (tiles <= 1) {
+    StageCall<T> first, second;
+    make_stages(dir, pk, in, out, 0, workspace, first, second);
+    exec.parallel_for(first.units, [&](Index u) { run_units<V, Registers>(first, u, u + 1, batch); });
+    exec.parallel_for(second.units, [&](Index u) { run_units<V, Registers>(second, u, u + 1, batch); });
+    return;
+  }
+  const Index slots = std::min<Index>(tiles, std::max<Index>(1, exec.concurrency()));
+  exec.parallel_for(slots, [&](Index slot) {
+    T* H = workspace + slot * batch_tile * N;
+    for (Index tile = slot; tile < tiles; tile += slots) {
+      const Index b0 = tile * batch_tile, rows = std::min(batch_tile, batch - b0);
+      StageCall<T> first, second;
+      make_stages(dir, pk, in, out, b0, H, first, second);
+      run_units<V, Registers>(first, 0, first.units, rows);
+      run_units<V, Registers>(second, 0, second.units, rows);
+    }
+  });
+}
+
+}  // namespace monarch::detail::kernels

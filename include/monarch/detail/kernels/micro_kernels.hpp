@@ -1,0 +1,219 @@
+// monarch::detail::kernels: the two register-tiled micro-kernels every Monarch multiply is built
+// from, and the packing of weights into the layouts they stream.
+//
+//  * gemm_tile ("broadcast" kernel): a small GEMM C = A B with the lanes along the output columns.
+//    A is read one scalar at a time and broadcast, so it may have any strides (a batch row, or the
+//    intermediate read with stride l, which is how the inner permutation Pi(r,l) is folded into
+//    the load). B is a packed weight panel. C is stored with any column stride (stride l folds
+//    the outer permutation Pi(l,s) into the final store).
+//  * lanes_tile ("lanes" kernel): W independent blocks side by side, one per lane. For the w2
+//    stage with l >= W, lane e of output t reads h[f*l + e] and writes y[t*l + e]: both are
+//    contiguous across lanes, so the permuted load and the permuted store are plain vector moves.
+//
+// Both are also the building blocks for other batched small GEMMs (e.g. the dw1/dw2 reductions
+// of a backward pass): see small_gemm() below, which takes pointers and strides only.
+#pragma once
+
+#include <algorithm>
+#include <type_traits>
+
+#include "../../scalar.hpp"
+
+namespace monarch::detail::kernels {
+
+/// C[i,j] (+)= sum_{k<K} A[i,k] B[k,j] for i < m <= MR, j < n <= NV*V::width.
+///   A[i,k] = a[i*a_rs + k*a_ks]            (any strides)
+///   B[k,j] = b[k*NR + j], NR = NV*width    (a packed panel, zero beyond column n; pack_panels)
+///   C[i,j] = c[i*c_rs + j*c_cs]            (vector stores when c_cs == 1)
+/// Rows i >= m are computed from row m-1 and discarded, so a tail needs no other code path.
+template <class V, int MR, int NV>
+void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* b,
+               typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate) {
+  using T = typename V::Scalar;
+  constexpr int W = V::width, NR = NV * W;
+  const T* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + std::min(i, m - 1) * a_rs;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  for (Index kk = 0; kk < K; ++kk) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kk * NR + v * W);
+    const Index off = kk * a_ks;
+    for (int i = 0; i < MR; ++i) {
+      const V av = V::broadcast(ar[i] + off);
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
+    }
+  }
+  // Constant loop bounds keep every acc index a compile-time constant (so acc lives in registers).
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) continue;
+    T* ci = c + i * c_rs;
+    if (c_cs == 1) {
+      for (int v = 0; v < NV; ++v) {
+        const int left = n - v * W;
+        if (left <= 0) continue;
+        V out = acc[i][v];
+        if (accumulate)
+          out = V::add(out, left >= W ? V::load(ci + v * W) : V::load_partial(ci + v * W, left));
+        if (left >= W)
+          out.store(ci + v * W);
+        else
+          out.store_partial(ci + v * W, left);
+      }
+    } else {
+      alignas(64) T tmp[NR];
+      for (int v = 0; v < NV; ++v) acc[i][v].store(tmp + v * W);
+      for (int j = 0; j < n; ++j) ci[j * c_cs] = accumulate ? ci[j * c_cs] + tmp[j] : tmp[j];
+    }
+  }
+}
+
+/// For `lanes` <= W blocks side by side (lane z = block z):
+///   C[i,j][z] = sum_{k<K} A[i,k][z] * P[j,k][z],   i < m <= MR, j < nt <= NT
+///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
+///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
+namespace lanes_detail {
+/// lanes_tile with the lane count fixed at compile time as full or partial, so that the loop
+/// body has no branch and, with only constant acc indices, the accumulators stay in registers.
+template <class V, int MR, int NT, bool Full>
+void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
+          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes) {
+  using T = typename V::Scalar;
+  constexpr int W = V::width;
+  const T* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + std::min(i, m - 1) * a_rs;
+  V acc[MR][NT];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
+  for (Index kk = 0; kk < K; ++kk) {
+    V av[MR];
+    const Index off = kk * a_ks;
+    for (int i = 0; i < MR; ++i) {
+      if constexpr (Full)
+        av[i] = V::load(ar[i] + off);
+      else
+        av[i] = V::load_partial(ar[i] + off, lanes);
+    }
+    const T* wk = w + kk * NT * W;
+    for (int j = 0; j < NT; ++j) {
+      const V wv = V::load(wk + j * W);
+      for (int i = 0; i < MR; ++i) acc[i][j] = V::fma(av[i], wv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NT; ++j) {
+      if (i >= m || j >= nt) continue;
+      T* cij = c + i * c_rs + j * c_js;
+      if constexpr (Full)
+        acc[i][j].store(cij);
+      else
+        acc[i][j].store_partial(cij, lanes);
+    }
+}
+}  // namespace lanes_detail
+
+/// For `lanes` <= W blocks side by side (lane z = block z):
+///   C[i,j][z] = sum_{k<K} A[i,k][z] * P[j,k][z],   i < m <= MR, j < nt <= NT
+///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
+///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
+template <class V, int MR, int NT>
+void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
+                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes) {
+  if (lanes == V::width)
+    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes);
+  else
+    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes);
+}
+
+/// Packs one K x N matrix B (B[k,j] = get(k, j)) into ceil(N/NR) panels of K x NR, zero-padded:
+/// panel P, element (k, jj) at out[(P*K + k)*NR + jj]. Returns the number of values written.
+template <class T, class Get>
+Index pack_panels(Index K, Index N, int NR, Get&& get, T* out) {
+  const Index np = (N + NR - 1) / NR;
+  for (Index P = 0; P < np; ++P)
+    for (Index kk = 0; kk < K; ++kk)
+      for (Index jj = 0; jj < NR; ++jj) {
+        const Index j = P * NR + jj;
+        out[(P * K + kk) * NR + jj] = j < N ? get(kk, j) : T(0);
+      }
+  return np * K * NR;
+}
+
+/// Values pack_panels writes for a K x N matrix.
+inline Index packed_panels_size(Index K, Index N, int NR) { return (N + NR - 1) / NR * K * NR; }
+
+/// Packs a lane group: blocks z0 .. z0+W-1 of `nblocks`, each an NJ x K matrix P_z[j,k] =
+/// get(z, j, k), into ceil(NJ/NT) tiles of K x NT x W (zero-padded): tile J, element (k, jj, z)
+/// at out[((J*K + k)*NT + jj)*W + z - z0]. Returns the number of values written.
+template <class T, class Get>
+Index pack_lanes(Index z0, Index nblocks, Index NJ, Index K, int NT, int W, Get&& get, T* out) {
+  const Index nt = (NJ + NT - 1) / NT;
+  for (Index J = 0; J < nt; ++J)
+    for (Index kk = 0; kk < K; ++kk)
+      for (Index jj = 0; jj < NT; ++jj)
+        for (Index z = 0; z < W; ++z) {
+          const Index j = J * NT + jj, blk = z0 + z;
+          out[((J * K + kk) * NT + jj) * W + z] = (j < NJ && blk < nblocks) ? get(blk, j, kk) : T(0);
+        }
+  return nt * K * NT * W;
+}
+
+/// Values pack_lanes writes per lane group.
+inline Index packed_lanes_size(Index NJ, Index K, int NT, int W) { return (NJ + NT - 1) / NT * K * NT * W; }
+
+/// Splits M rows into register tiles: full tiles of MR rows, then the remainder with tiles of
+/// 4, 3, 2 and 1 rows (a short batch must not pay for MR rows). Calls f(integral_constant<int, R>,
+/// first_row, R) for each tile.
+template <int MR, class F>
+void for_row_tiles(Index M, F&& f) {
+  Index i = 0;
+  for (; i + MR <= M; i += MR) f(std::integral_constant<int, MR>{}, i, MR);
+  while (i < M) {
+    const Index rem = M - i;
+    if constexpr (MR > 4) {
+      if (rem >= 4) {
+        f(std::integral_constant<int, 4>{}, i, 4);
+        i += 4;
+        continue;
+      }
+    }
+    if constexpr (MR > 3) {
+      if (rem >= 3) {
+        f(std::integral_constant<int, 3>{}, i, 3);
+        i += 3;
+        continue;
+      }
+    }
+    if constexpr (MR > 2) {
+      if (rem >= 2) {
+        f(std::integral_constant<int, 2>{}, i, 2);
+        i += 2;
+        continue;
+      }
+    }
+    f(std::integral_constant<int, 1>{}, i, 1);
+    i += 1;
+  }
+}
+
+/// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
+/// (any strides) and a K x N matrix B packed by pack_panels(K, N, NV*V::width, ...), writing C
+/// with any strides. Rows are processed MR at a time; every C element is one fixed-order sum over
+/// k, so the result does not depend on how callers split M among threads.
+template <class V, int MR, int NV>
+void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_rs, Index a_ks,
+                const typename V::Scalar* Bpacked, typename V::Scalar* C, Index c_rs, Index c_cs,
+                bool accumulate = false) {
+  constexpr int NR = NV * V::width;
+  for (Index P = 0; P * NR < N; ++P) {
+    const int n = static_cast<int>(std::min<Index>(NR, N - P * NR));
+    const auto* b = Bpacked + P * K * NR;
+    for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
+      gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
+                                            c_cs, m, n, accumulate);
+    });
+  }
+}
+
+}  // namespace monarch::detail::kernels

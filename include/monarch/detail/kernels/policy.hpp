@@ -1,0 +1,145 @@
+// monarch::detail::kernels: THE one place where the multiply's code path and tile sizes are chosen.
+// Every threshold lives here; benchmarks and tests may override the choice (set_kernel_override)
+// without any change to the public API.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+
+#include "../../scalar.hpp"
+#include "../../shape.hpp"
+#include "simd.hpp"
+
+namespace monarch::detail::kernels {
+
+/// Which implementation runs a Monarch multiply.
+enum class KernelPath {
+  automatic,  ///< the policy decides (the default)
+  reference,  ///< the per-row loops of reference_kernels.hpp (spec §a.3 verbatim)
+  portable,   ///< fused tiles, plain C++ lanes (always compiled)
+  avx2,       ///< fused tiles, AVX2+FMA (only when compiled for it)
+  avx512,     ///< fused tiles, AVX-512F (only when compiled for it)
+};
+
+inline const char* to_string(KernelPath p) {
+  switch (p) {
+    case KernelPath::automatic: return "automatic";
+    case KernelPath::reference: return "reference";
+    case KernelPath::portable: return "portable";
+    case KernelPath::avx2: return "avx2";
+    case KernelPath::avx512: return "avx512";
+  }
+  return "?";
+}
+
+/// True when this translation unit was compiled with the ISA `p` needs, for scalar T. Complex
+/// scalars run the portable path (the SIMD types cover real lanes only).
+template <class T>
+constexpr bool path_available(KernelPath p) {
+  switch (p) {
+    case KernelPath::reference:
+    case KernelPath::portable: return true;
+#if defined(MONARCH_HAVE_AVX2)
+    case KernelPath::avx2: return !is_complex_v<T>;
+#endif
+#if defined(MONARCH_HAVE_AVX512)
+    case KernelPath::avx512: return !is_complex_v<T>;
+#endif
+    default: return false;
+  }
+}
+
+/// The fastest path compiled in for T.
+template <class T>
+constexpr KernelPath best_path() {
+  if (path_available<T>(KernelPath::avx512)) return KernelPath::avx512;
+  if (path_available<T>(KernelPath::avx2)) return KernelPath::avx2;
+  return KernelPath::portable;
+}
+
+/// A settable override for tests and benchmarks; zero / automatic fields mean "policy decides".
+struct KernelOverride {
+  KernelPath path = KernelPath::automatic;
+  Index batch_tile = 0;
+};
+inline std::atomic<KernelPath>& override_path() {
+  static std::atomic<KernelPath> p{KernelPath::automatic};
+  return p;
+}
+inline std::atomic<Index>& override_batch_tile() {
+  static std::atomic<Index> b{0};
+  return b;
+}
+inline void set_kernel_override(const KernelOverride& o) {
+  override_path().store(o.path);
+  override_batch_tile().store(o.batch_tile);
+}
+inline KernelOverride kernel_override() { return {override_path().load(), override_batch_tile().load()}; }
+
+/// Sets an override for the lifetime of the object (tests, benchmarks), then restores the old one.
+class ScopedKernelOverride {
+ public:
+  explicit ScopedKernelOverride(KernelOverride o) : old_(kernel_override()) { set_kernel_override(o); }
+  ~ScopedKernelOverride() { set_kernel_override(old_); }
+  ScopedKernelOverride(const ScopedKernelOverride&) = delete;
+  ScopedKernelOverride& operator=(const ScopedKernelOverride&) = delete;
+
+ private:
+  KernelOverride old_;
+};
+
+/// What the policy decided for one call.
+struct KernelPlan {
+  KernelPath path = KernelPath::reference;
+  /// Batch rows per fused tile: stage 1 fills a batch_tile x N intermediate that stage 2 reads while
+  /// it is still in L2. Fixed by shape and scalar only (never by thread count), so the work
+  /// decomposition, and hence every rounding, is the same for any executor.
+  Index batch_tile = 0;
+};
+
+/// Bytes of intermediate per tile: half of a 1 MiB L2 leaves room for the streamed weights.
+inline constexpr Index kTileIntermediateBytes = 256 * 1024;
+inline constexpr Index kMinBatchTile = 8, kMaxBatchTile = 256;
+
+/// Blocks whose weights exceed this many bytes are streamed from L3 once per tile; such shapes
+/// use at least kLargeBlockTile rows so each streamed weight is reused enough (measured on
+/// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
+inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
+
+template <class T>
+KernelPlan plan_kernels(const Shape& sh) {
+  const KernelOverride o = kernel_override();
+  KernelPlan plan;
+  plan.path = (o.path != KernelPath::automatic && path_available<T>(o.path)) ? o.path : best_path<T>();
+  const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
+  Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
+  if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
+  // A multiple of 12 rows, so that the register tiles (6 or 12 rows on AVX-512) have no tail.
+  plan.batch_tile = o.batch_tile > 0 ? o.batch_tile : std::clamp<Index>(rows / 12 * 12, kMinBatchTile, kMaxBatchTile);
+  return plan;
+}
+
+/// Register tiles per ISA: the broadcast kernel holds MR x NV vectors of accumulators, the lanes
+/// kernel MR x NT. 32 vector registers (AVX-512) allow about 24 accumulators, 16 (AVX2 and the
+/// portable path, which targets SSE/AVX) about 12.
+template <int Registers>
+struct RegisterTiles {
+  static constexpr int gemm_mr(int nv) {
+    if (Registers >= 32) return nv >= 4 ? 6 : 12;
+    return nv >= 4 ? 3 : nv == 2 ? 6 : 8;
+  }
+  static constexpr int lanes_mr = Registers >= 32 ? 6 : 3;
+  static constexpr int lanes_nt = Registers >= 32 ? 4 : 3;
+};
+
+/// Lanes kernel for the w2 stage when at least half of a vector's lanes hold blocks (l >= W/2;
+/// below, the broadcast kernel with a strided store wastes fewer lanes) and one packed weight
+/// tile (K x NT x W values) stays in L1; larger blocks stream better through the broadcast
+/// kernel (measured: f64 MonarchLinear nblocks 4 was 3x slower on lanes).
+inline constexpr Index kLanesTileBytes = 16 * 1024;
+template <int W>
+constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) {
+  return 2 * nblocks_w2 >= W && K * NT * W * scalar_bytes <= kLanesTileBytes;
+}
+
+}  // namespace monarch::detail::kernels

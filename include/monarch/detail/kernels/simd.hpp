@@ -1,0 +1,152 @@
+// monarch::detail::kernels: the few vector operations the micro-kernels need, once per ISA (the
+// "packet" idea of Eigen). Each type V offers, for its scalar V::Scalar and lane count V::width:
+//   zero(), load(p), load_partial(p, n), broadcast(p), fma(a, b, c) = a*b + c, add(a, b),
+//   store(p), store_partial(p, n)
+// The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
+// it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
+// types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
+#pragma once
+
+#include <complex>
+
+#include "../../scalar.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define MONARCH_HAVE_AVX2 1
+#endif
+#if defined(__AVX512F__)
+#define MONARCH_HAVE_AVX512 1
+#endif
+#if defined(MONARCH_HAVE_AVX2) || defined(MONARCH_HAVE_AVX512)
+#include <immintrin.h>
+#endif
+
+namespace monarch::detail::kernels {
+
+/// Plain C++ lanes: W values of T with element-wise loops.
+template <class T, int W>
+struct PortableVec {
+  using Scalar = T;
+  static constexpr int width = W;
+  T v[W];
+
+  static PortableVec zero() {
+    PortableVec r;
+    for (int i = 0; i < W; ++i) r.v[i] = T(0);
+    return r;
+  }
+  static PortableVec load(const T* p) {
+    PortableVec r;
+    for (int i = 0; i < W; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static PortableVec load_partial(const T* p, int n) {
+    PortableVec r = zero();
+    for (int i = 0; i < n; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static PortableVec broadcast(const T* p) {
+    PortableVec r;
+    for (int i = 0; i < W; ++i) r.v[i] = *p;
+    return r;
+  }
+  static PortableVec fma(const PortableVec& a, const PortableVec& b, const PortableVec& c) {
+    PortableVec r;
+    if constexpr (is_complex_v<T>) {
+      // The textbook product: std::complex's operator* adds C99 Annex G NaN recovery (a libcall
+      // on the slow path) that blocks vectorization; finite inputs give the same value.
+      for (int i = 0; i < W; ++i) {
+        const auto ar = a.v[i].real(), ai = a.v[i].imag(), br = b.v[i].real(), bi = b.v[i].imag();
+        r.v[i] = T(c.v[i].real() + (ar * br - ai * bi), c.v[i].imag() + (ar * bi + ai * br));
+      }
+    } else {
+      for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i];
+    }
+    return r;
+  }
+  static PortableVec add(const PortableVec& a, const PortableVec& b) {
+    PortableVec r;
+    for (int i = 0; i < W; ++i) r.v[i] = a.v[i] + b.v[i];
+    return r;
+  }
+  void store(T* p) const {
+    for (int i = 0; i < W; ++i) p[i] = v[i];
+  }
+  void store_partial(T* p, int n) const {
+    for (int i = 0; i < n; ++i) p[i] = v[i];
+  }
+};
+
+/// Lane count of the portable path: 32 bytes of real lanes (one AVX register, two SSE ones).
+template <class T>
+inline constexpr int portable_width = is_complex_v<T> ? 2 : int(32 / sizeof(T));
+
+#if defined(MONARCH_HAVE_AVX2)
+struct Avx2Float {
+  using Scalar = float;
+  static constexpr int width = 8;
+  __m256 v;
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Avx2Float zero() { return {_mm256_setzero_ps()}; }
+  static Avx2Float load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static Avx2Float load_partial(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
+  static Avx2Float broadcast(const float* p) { return {_mm256_broadcast_ss(p)}; }
+  static Avx2Float fma(Avx2Float a, Avx2Float b, Avx2Float c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  static Avx2Float add(Avx2Float a, Avx2Float b) { return {_mm256_add_ps(a.v, b.v)}; }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+};
+struct Avx2Double {
+  using Scalar = double;
+  static constexpr int width = 4;
+  __m256d v;
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static Avx2Double zero() { return {_mm256_setzero_pd()}; }
+  static Avx2Double load(const double* p) { return {_mm256_loadu_pd(p)}; }
+  static Avx2Double load_partial(const double* p, int n) { return {_mm256_maskload_pd(p, mask(n))}; }
+  static Avx2Double broadcast(const double* p) { return {_mm256_broadcast_sd(p)}; }
+  static Avx2Double fma(Avx2Double a, Avx2Double b, Avx2Double c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+  static Avx2Double add(Avx2Double a, Avx2Double b) { return {_mm256_add_pd(a.v, b.v)}; }
+  void store(double* p) const { _mm256_storeu_pd(p, v); }
+  void store_partial(double* p, int n) const { _mm256_maskstore_pd(p, mask(n), v); }
+};
+#endif
+
+#if defined(MONARCH_HAVE_AVX512)
+struct Avx512Float {
+  using Scalar = float;
+  static constexpr int width = 16;
+  __m512 v;
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static Avx512Float zero() { return {_mm512_setzero_ps()}; }
+  static Avx512Float load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static Avx512Float load_partial(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
+  static Avx512Float broadcast(const float* p) { return {_mm512_set1_ps(*p)}; }
+  static Avx512Float fma(Avx512Float a, Avx512Float b, Avx512Float c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  static Avx512Float add(Avx512Float a, Avx512Float b) { return {_mm512_add_ps(a.v, b.v)}; }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+};
+struct Avx512Double {
+  using Scalar = double;
+  static constexpr int width = 8;
+  __m512d v;
+  static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
+  static Avx512Double zero() { return {_mm512_setzero_pd()}; }
+  static Avx512Double load(const double* p) { return {_mm512_loadu_pd(p)}; }
+  static Avx512Double load_partial(const double* p, int n) { return {_mm512_maskz_loadu_pd(mask(n), p)}; }
+  static Avx512Double broadcast(const double* p) { return {_mm512_set1_pd(*p)}; }
+  static Avx512Double fma(Avx512Double a, Avx512Double b, Avx512Double c) {
+    return {_mm512_fmadd_pd(a.v, b.v, c.v)};
+  }
+  static Avx512Double add(Avx512Double a, Avx512Double b) { return {_mm512_add_pd(a.v, b.v)}; }
+  void store(double* p) const { _mm512_storeu_pd(p, v); }
+  void store_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, mask(n), v); }
+};
+#endif
+
+}  // namespace monarch::detail::kernels

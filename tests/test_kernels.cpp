@@ -1,0 +1,246 @@
+// The fused Monarch kernels: every compiled path (reference, portable, AVX2, AVX-512) against the
+// dense matrix built from the definition (spec §a.3, §e), on the core shape families and odd
+// sizes that hit the tail of every register and batch tile; bitwise agreement across executors;
+// output-parameter forms; the packed-weight cache; the reusable small-GEMM building block.
+#include <thread>
+#include <vector>
+
+#include "support/test_support.hpp"
+
+namespace monarch::test {
+namespace {
+
+namespace kn = detail::kernels;
+
+/// Every path compiled into this binary for T.
+template <class T>
+std::vector<kn::KernelPath> compiled_paths() {
+  std::vector<kn::KernelPath> v{kn::KernelPath::reference, kn::KernelPath::portable};
+  if (kn::path_available<T>(kn::KernelPath::avx2)) v.push_back(kn::KernelPath::avx2);
+  if (kn::path_available<T>(kn::KernelPath::avx512)) v.push_back(kn::KernelPath::avx512);
+  return v;
+}
+
+/// The core families plus odd sizes: block extents 1, 3, 17, 33, 65, w2-block counts below, at
+/// and just above a vector width (lanes tails), panels and row tiles with remainders.
+std::vector<NamedShape> kernel_shapes() {
+  auto v = shape_families();
+  v.push_back({"odd_1_17", Shape{5, 1, 3, 1, 17, 5}});
+  v.push_back({"odd_17_33", Shape{3, 17, 33, 17, 3, 3}});
+  v.push_back({"odd_33_65", Shape{2, 33, 65, 33, 1, 2}});
+  v.push_back({"odd_3_65", Shape{4, 65, 3, 20, 65, 13}});
+  v.push_back({"square_m3", Shape::square(3)});
+  v.push_back({"square_m17", Shape::square(17)});
+  return v;
+}
+
+/// An executor that runs tasks on `threads` std::threads (task i on thread i mod threads): the
+/// "caller's pool" of PoolExecutor.
+PoolExecutor thread_pool_executor(int threads) {
+  return PoolExecutor(threads, [threads](Index n, const PoolExecutor::Task& task) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        for (Index i = t; i < n; i += threads) task(i);
+      });
+    for (auto& th : pool) th.join();
+  });
+}
+
+template <class T>
+class KernelsTest : public ::testing::Test {
+ protected:
+  struct Case {
+    NamedShape named;
+    Monarch<T> M;
+    Dense<wider_t<T>> dense;
+  };
+  static const std::vector<Case>& cases() {
+    static const std::vector<Case> all = [] {
+      std::vector<Case> v;
+      std::uint64_t seed = 40;
+      for (const auto& ns : kernel_shapes()) {
+        Monarch<T> M = Monarch<T>::random(ns.shape, seed++);
+        Dense<wider_t<T>> D = dense_from_channels(M.w1(), M.w2());
+        v.push_back(Case{ns, std::move(M), std::move(D)});
+      }
+      return v;
+    }();
+    return all;
+  }
+  /// Batches 1 and 7 everywhere, 1000 where the dense reference product stays cheap.
+  static std::vector<Index> batches(const Shape& sh) {
+    if (sh.rows() * sh.cols() <= 40000) return {1, 7, 1000};
+    return {1, 7, 50};
+  }
+};
+// The explicit name generator keeps clang -Wpedantic quiet (no empty variadic macro argument).
+TYPED_TEST_SUITE(KernelsTest, Scalars, ::testing::internal::DefaultNameGenerator);
+
+// batch_tile 0 = the policy's tile (one tile for small batches: work split over blocks); 5 and 23
+// force several tiles with a remainder, so the tile loop and its tail run on every shape, and
+// 23 = 12 + 4 + 4 + 3 = 18 + 4 + 1 walks every row-tile remainder of the register tiles.
+constexpr Index kTiles[] = {0, 5, 23};
+
+TYPED_TEST(KernelsTest, ApplyAndAdjointMatchDenseOnEveryPath) {
+  using T = TypeParam;
+  for (const auto& c : this->cases())
+    for (const Index batch : this->batches(c.named.shape)) {
+      const auto X = random_matrix<T>(batch, c.M.cols(), 7 + std::uint64_t(batch));
+      const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * c.dense.transpose();
+      const auto V = random_matrix<T>(batch, c.M.rows(), 9 + std::uint64_t(batch));
+      const Dense<wider_t<T>> want_adj = V.template cast<wider_t<T>>() * c.dense.conjugate();
+      for (const auto path : compiled_paths<T>())
+        for (const Index tile : kTiles) {
+          if (tile != 0 && batch <= tile) continue;  // same as the policy's single tile
+          SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name
+                                            << " batch " << batch);
+          const kn::ScopedKernelOverride use({path, tile});
+          MONARCH_EXPECT_CLOSE(T, c.M.apply(X), want, accumulation_length(c.named.shape));
+          MONARCH_EXPECT_CLOSE(T, c.M.apply_adjoint(V), want_adj, c.named.shape.s + c.named.shape.q);
+        }
+    }
+}
+
+TYPED_TEST(KernelsTest, OutputParameterFormsAndLayouts) {
+  // Row- and column-major outputs and inputs, a block of a larger matrix, the raw view, with an
+  // explicit executor and workspace: the lanes kernel needs unit stride, the others do not.
+  using T = TypeParam;
+  Workspace<T> ws;
+  for (const auto& c : this->cases()) {
+    const Index n_in = c.M.cols(), n_out = c.M.rows(), len = accumulation_length(c.named.shape);
+    const RowBatch<T> X = random_matrix<T>(6, n_in, 3);
+    const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * c.dense.transpose();
+    const RowBatch<T> V = random_matrix<T>(6, n_out, 5);
+    const Dense<wider_t<T>> want_adj = V.template cast<wider_t<T>>() * c.dense.conjugate();
+    for (const auto path : compiled_paths<T>()) {
+      const kn::ScopedKernelOverride use({path, 0});
+      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      RowBatch<T> Yr(6, n_out);
+      c.M.apply(X, Yr, SerialExecutor{}, ws);
+      MONARCH_EXPECT_CLOSE(T, Yr, want, len);
+      Dense<T> Yc(6, n_out);
+      c.M.apply(Dense<T>(X), Yc, ws);
+      MONARCH_EXPECT_CLOSE(T, Yc, want, len);
+      RowBatch<T> big = RowBatch<T>::Zero(8, n_out + 3);
+      c.M.apply(X, big.block(1, 2, 6, n_out));
+      MONARCH_EXPECT_CLOSE(T, big.block(1, 2, 6, n_out), want, len);
+      EXPECT_EQ(big.row(0).norm() + big.row(7).norm() + big.leftCols(2).norm(), real_t<T>(0));
+      RowBatch<T> Yv(6, n_out);
+      c.M.apply(view(X), row_major_view(Yv.data(), 6, n_out), SerialExecutor{}, ws);
+      EXPECT_EQ(Yv, Yr) << "raw form differs from the Eigen form";
+
+      Dense<T> Xc(6, n_in);
+      c.M.apply_adjoint(Dense<T>(V), Xc, SerialExecutor{}, ws);  // column-major in and out
+      MONARCH_EXPECT_CLOSE(T, Xc, want_adj, c.named.shape.s + c.named.shape.q);
+      RowBatch<T> Xr(6, n_in);
+      c.M.apply_adjoint(V, Xr, ws);
+      MONARCH_EXPECT_CLOSE(T, Xr, want_adj, c.named.shape.s + c.named.shape.q);
+    }
+  }
+}
+
+TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCounts) {
+  // The fused paths (the reference path is one independent task per row): batch 3 is one tile
+  // split over blocks, batch 40 with tiles of 8 is five tiles shared by the threads.
+  using T = TypeParam;
+  const auto pool = thread_pool_executor(2);
+  for (const auto path : compiled_paths<T>()) {
+    if (path == kn::KernelPath::reference) continue;
+    const kn::ScopedKernelOverride use({path, 8});
+    for (const auto& c : this->cases()) {
+      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      for (const Index batch : {Index(3), Index(40)}) {
+        const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 21);
+        const RowBatch<T> Y1 = c.M.apply(X);
+        EXPECT_EQ(c.M.apply(X, pool), Y1) << "2 pool threads, batch " << batch;
+        const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 22);
+        const RowBatch<T> A1 = c.M.apply_adjoint(V);
+        EXPECT_EQ(c.M.apply_adjoint(V, pool), A1) << "adjoint, 2 pool threads, batch " << batch;
+#if defined(_OPENMP)
+        EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2)), Y1) << "OpenMP 2 threads, batch " << batch;
+        EXPECT_EQ(c.M.apply_adjoint(V, OpenMPExecutor(2)), A1) << "OpenMP adjoint, batch " << batch;
+#endif
+      }
+    }
+  }
+}
+
+TYPED_TEST(KernelsTest, PackedWeightsFollowFactorUpdates) {
+  // The packed copy is dropped by the non-const accessors, and copies are independent.
+  using T = TypeParam;
+  auto M = Monarch<T>::random(Shape{3, 17, 33, 17, 3, 3}, 5);
+  const RowBatch<T> X = random_matrix<T>(4, M.cols(), 1);
+  const RowBatch<T> before = M.apply(X);
+  const Monarch<T> copy = M;
+  M.w1()(1, 2, 3) += T(1);
+  M.w2()(4, 1, 2) -= T(2);
+  const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * dense_from_channels(M.w1(), M.w2()).transpose();
+  MONARCH_EXPECT_CLOSE(T, M.apply(X), want, accumulation_length(M.shape()));
+  EXPECT_EQ(copy.apply(X), before) << "a copy must keep its own weights";
+  M.w1() = BlockDiagonal<T>(3, 17, 33);  // all zero
+  EXPECT_EQ(M.apply(X).norm(), real_t<T>(0));
+}
+
+TYPED_TEST(KernelsTest, ConcurrentFirstUseIsSafe) {
+  // Two threads race to pack the weights of a fresh Monarch; both get the serial answer.
+  using T = TypeParam;
+  const Monarch<T> ref = Monarch<T>::random(Shape::square(8), 77);
+  const RowBatch<T> X = random_matrix<T>(50, ref.cols(), 2);
+  const RowBatch<T> want = ref.apply(X);
+  for (int round = 0; round < 4; ++round) {
+    const Monarch<T> M = Monarch<T>::random(Shape::square(8), 77);
+    RowBatch<T> Y1, Y2;
+    std::thread t1([&] { Y1 = M.apply(X); });
+    std::thread t2([&] { Y2 = M.apply(X); });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(Y1, want);
+    EXPECT_EQ(Y2, want);
+  }
+}
+
+TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
+  // detail::kernels::small_gemm, the entry the backward pass reuses: strided A and C, packed B,
+  // overwrite and accumulate, with row and column tails.
+  using T = TypeParam;
+  using V = kn::PortableVec<T, kn::portable_width<T>>;
+  constexpr int NV = 2, NR = NV * V::width;
+  const Index M = 13, N = 2 * NR + 3, K = 19;
+  const Dense<T> A = random_matrix<T, Dense<T>>(M, K, 1);  // column-major: a_rs = 1, a_ks = M
+  const RowBatch<T> B = random_matrix<T>(K, N, 2);
+  std::vector<T> packed(static_cast<std::size_t>(kn::packed_panels_size(K, N, NR)));
+  kn::pack_panels(K, N, NR, [&](Index k, Index j) { return B(k, j); }, packed.data());
+  Dense<T> C = random_matrix<T, Dense<T>>(M, N, 3);  // column-major output: c_cs = M
+  const Dense<T> C0 = C;
+  Dense<wider_t<T>> want = Dense<wider_t<T>>::Zero(M, N);
+  for (Index i = 0; i < M; ++i)
+    for (Index j = 0; j < N; ++j)
+      for (Index k = 0; k < K; ++k) want(i, j) += wider_t<T>(A(i, k)) * wider_t<T>(B(k, j));
+  kn::small_gemm<V, 4, NV>(M, N, K, A.data(), 1, M, packed.data(), C.data(), 1, M, false);
+  MONARCH_EXPECT_CLOSE(T, C, want, K);
+  C = C0;
+  kn::small_gemm<V, 4, NV>(M, N, K, A.data(), 1, M, packed.data(), C.data(), 1, M, true);
+  MONARCH_EXPECT_CLOSE(T, C, (want + C0.template cast<wider_t<T>>()).eval(), K);
+  RowBatch<T> Cr(M, N);  // unit column stride (vector stores)
+  kn::small_gemm<V, 3, NV>(M, N, K, A.data(), 1, M, packed.data(), Cr.data(), N, 1, false);
+  MONARCH_EXPECT_CLOSE(T, Cr, want, K);
+}
+
+TEST(KernelPolicy, OverrideIsScopedAndTilesDoNotDependOnThreads) {
+  const Shape sh = Shape::square(64);
+  const auto automatic = kn::plan_kernels<float>(sh);
+  EXPECT_EQ(automatic.path, kn::best_path<float>());
+  EXPECT_GT(automatic.batch_tile, 0);
+  {
+    const kn::ScopedKernelOverride use({kn::KernelPath::portable, 12});
+    const auto p = kn::plan_kernels<float>(sh);
+    EXPECT_EQ(p.path, kn::KernelPath::portable);
+    EXPECT_EQ(p.batch_tile, 12);
+  }
+  EXPECT_EQ(kn::plan_kernels<float>(sh).path, automatic.path);
+  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh).path, kn::KernelPath::portable);
+}
+
+}  // namespace
+}  // namespace monarch::test
