@@ -2,7 +2,7 @@
 # compiler and cmake lacks. As root it runs apt-get; otherwise it prints the exact command.
 #   monarch_ensure_deps demo|test
 monarch_ensure_deps() {
-  local want=(libeigen3-dev ninja-build)
+  local want=(libeigen3-dev ninja-build nlohmann-json3-dev)
   if [ "$1" = test ]; then
     want+=(libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev nlohmann-json3-dev
            clang libclang-rt-14-dev libomp-dev)
