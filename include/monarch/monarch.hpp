@@ -6,6 +6,7 @@
 #include "execution.hpp"       // IWYU pragma: export
 #include "monarch_matrix.hpp"  // IWYU pragma: export
 #include "permutation.hpp"     // IWYU pragma: export
+#include "project.hpp"         // IWYU pragma: export
 #include "scalar.hpp"          // IWYU pragma: export
 #include "shape.hpp"           // IWYU pragma: export
 #include "view.hpp"            // IWYU pragma: export
