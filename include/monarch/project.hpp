@@ -119,17 +119,20 @@ void extract_column_block(MatrixView<const T> A, const Shape& sh, Index a, Slice
   const bool wide = sh.s < sh.p;
   ws.slices.resize(static_cast<std::size_t>(sh.l));
   for (auto& S : ws.slices) S.resize(wide ? sh.p : sh.s, wide ? sh.s : sh.p);
-  const auto put = [&](Index i, Index d) {
-    const T v = A(i, a * sh.p + d);
-    auto& S = ws.slices[static_cast<std::size_t>(i % sh.l)];
-    if (wide) S(d, i / sh.l) = conj(v); else S(i / sh.l, d) = v;
+  const auto put = [&](Index t, Index e, Index d) {
+    const T v = A(t * sh.l + e, a * sh.p + d);
+    auto& S = ws.slices[static_cast<std::size_t>(e)];
+    if (wide) S(d, t) = conj(v); else S(t, d) = v;
   };
+  // Row i = t*l + e is walked as (t, e): no integer division per element.
   if (std::abs(A.row_stride) <= std::abs(A.col_stride)) {  // column-major-like: walk down columns
     for (Index d = 0; d < sh.p; ++d)
-      for (Index i = 0; i < A.rows; ++i) put(i, d);
+      for (Index t = 0; t < sh.s; ++t)
+        for (Index e = 0; e < sh.l; ++e) put(t, e, d);
   } else {
-    for (Index i = 0; i < A.rows; ++i)
-      for (Index d = 0; d < sh.p; ++d) put(i, d);
+    for (Index t = 0; t < sh.s; ++t)
+      for (Index e = 0; e < sh.l; ++e)
+        for (Index d = 0; d < sh.p; ++d) put(t, e, d);
   }
 }
 

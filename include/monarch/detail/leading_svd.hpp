@@ -40,19 +40,33 @@ struct TruncatedSvd {
   double discarded_energy = 0;
 };
 
-/// Eigen's BDCSVD of S (any m x n), keeping c = min(c, min(m,n)) triples. The discarded energy is
-/// the tail sum of squared singular values, which stays accurate when it is tiny.
+/// The SVD of S (any m x n), keeping c = min(c, min(m,n)) triples. The discarded energy is the
+/// tail sum of squared singular values, which stays accurate when it is tiny. BDCSVD is tried
+/// first for speed, but Eigen 3.4.0's BDCSVD returns wrong singular vectors for some matrices
+/// (a 32 x 32 Gaussian slice in our tests reconstructs to 0.29 relative with -march=native), so
+/// its factorization is verified and JacobiSVD (slower, always accurate) replaces it on failure.
 template <class T>
 void full_truncated_svd(const DenseColMajor<T>& S, Index c, TruncatedSvd<T>& out) {
-  const Eigen::BDCSVD<DenseColMajor<T>> svd(S, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  const auto& sv = svd.singularValues();
-  c = std::min<Index>(c, sv.size());
-  out.U = svd.matrixU().leftCols(c);
-  out.V = svd.matrixV().leftCols(c);
-  out.sigma = sv.head(c);
-  double tail = 0;
-  for (Index i = c; i < sv.size(); ++i) tail += double(sv[i]) * double(sv[i]);
-  out.discarded_energy = tail;
+  using R = real_t<T>;
+  const auto take = [&](const auto& svd) {
+    const auto& sv = svd.singularValues();
+    c = std::min<Index>(c, sv.size());
+    out.U = svd.matrixU().leftCols(c);
+    out.V = svd.matrixV().leftCols(c);
+    out.sigma = sv.head(c);
+    double tail = 0;
+    for (Index i = c; i < sv.size(); ++i) tail += double(sv[i]) * double(sv[i]);
+    out.discarded_energy = tail;
+  };
+  const Eigen::BDCSVD<DenseColMajor<T>> bdc(S, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const R tol = R(64) * Eigen::NumTraits<R>::epsilon() * R(S.rows() + S.cols()) * S.norm();
+  const DenseColMajor<T> back = bdc.matrixU() * bdc.singularValues().template cast<T>().asDiagonal() *
+                                bdc.matrixV().adjoint();
+  if (bdc.info() == Eigen::Success && (back - S).norm() <= tol) {
+    take(bdc);
+  } else {
+    take(Eigen::JacobiSVD<DenseColMajor<T>>(S, Eigen::ComputeThinU | Eigen::ComputeThinV));
+  }
 }
 
 /// Lanczos on S^H S for the c leading singular triples of a tall S (m >= n, 1 <= c < n). Holds its
