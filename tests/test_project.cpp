@@ -69,7 +69,7 @@ double frobenius_distance(const Dense<T>& A, const Dense<wider_t<T>>& M) {
 
 template <class T>
 class ProjectTest : public ::testing::Test {};
-TYPED_TEST_SUITE(ProjectTest, Scalars);
+TYPED_TEST_SUITE(ProjectTest, Scalars, ::testing::internal::DefaultNameGenerator);
 
 TYPED_TEST(ProjectTest, ReproducesMonarchOfEveryShapeFamily) {
   using T = TypeParam;
