@@ -10,6 +10,7 @@
 #include "mm_star.hpp"         // IWYU pragma: export
 #include "monarch_matrix.hpp"  // IWYU pragma: export
 #include "permutation.hpp"     // IWYU pragma: export
+#include "project.hpp"         // IWYU pragma: export
 #include "scalar.hpp"          // IWYU pragma: export
 #include "shape.hpp"           // IWYU pragma: export
 #include "status.hpp"          // IWYU pragma: export
