@@ -4,9 +4,11 @@
 //   train_mlp [threads = 1] [epochs = 8] [width = 1024] [nblocks = 8]
 //
 // The MLP is width -> width -> width -> width with ReLU between layers and biases, trained with
-// Adam (written out below) on the mean squared error. The teacher is a random dense two-layer tanh
-// network, so neither student can represent it exactly; the data and the visiting order are the
-// same for both students. Everything is float, reproducible from fixed seeds, and runs on the
+// Adam (written out below) on the mean squared error. The teacher is a random two-layer tanh
+// network whose weight matrices have rank kTeacherRank: a target of low intrinsic dimension, as
+// trained layers tend to be, which a MonarchLinear with nblocks^2 <= width / kTeacherRank can express
+// (its slices have rank width / nblocks^2, spec §a.3) and a dense layer can too. The data and the
+// visiting order are the same for both students. Everything is float, reproducible from fixed seeds, and runs on the
 // given number of threads through one caller-owned thread pool (monarch never starts threads).
 #include <algorithm>
 #include <atomic>
@@ -268,8 +270,11 @@ struct Data {
   Matrix X, Y;
 };
 
-/// x ~ N(0, I); y = W2 tanh(W1 x) with Gaussian W1 (width x width), W2, scaled so y has unit
-/// variance: predicting zero gives loss 1.
+/// Rank of the teacher's weight matrices.
+constexpr Index kTeacherRank = 16;
+
+/// x ~ N(0, I); y = W2 tanh(W1 x) with W1, W2 (width x width) products of Gaussian width x rank and
+/// rank x width factors, scaled so y has unit variance: predicting zero gives loss 1.
 std::pair<Data, Data> make_teacher_data(Index width, Index n_train, Index n_test, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -278,8 +283,9 @@ std::pair<Data, Data> make_teacher_data(Index width, Index n_train, Index n_test
     for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * normal(rng);
     return m;
   };
-  const Matrix W1 = gaussian(width, width, 1.5f / std::sqrt(float(width)));
-  const Matrix W2 = gaussian(width, width, 1.0f / std::sqrt(float(width)));
+  const float r = float(kTeacherRank);
+  const Matrix W1 = gaussian(width, kTeacherRank, 1.5f / std::sqrt(r)) * gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
+  const Matrix W2 = gaussian(width, kTeacherRank, 1.0f / std::sqrt(r)) * gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
   auto label = [&](const Matrix& X) { return Matrix((X * W1.transpose()).array().tanh().matrix() * W2.transpose()); };
   Data train{gaussian(n_train, width, 1.0f), Matrix()}, test{gaussian(n_test, width, 1.0f), Matrix()};
   train.Y = label(train.X);
