@@ -24,7 +24,7 @@ run_config() {  # name, then cmake arguments
   cmake --build "$dir"
   echo "=== [$name] ctest"
   local log="$dir/ctest.log" rc=0
-  (cd "$dir" && ctest --output-on-failure --timeout 1500) 2>&1 | tee "$log" || rc=$?
+  (cd "$dir" && ctest --output-on-failure --timeout 1500 -j "$(nproc)") 2>&1 | tee "$log" || rc=$?
   local total fails
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
   fails=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
