@@ -96,7 +96,11 @@ struct Tensor {
     t.name = std::move(name);
     const auto n = static_cast<std::size_t>(t.numel());
     t.data.resize(n * sizeof(T));
-    if (n) std::memcpy(t.data.data(), values, n * sizeof(T));
+    // Test the pointer itself, not only n: an empty std::vector's data() may be null, and GCC's
+    // -Wnonnull cannot always see that n == 0 guards the copy.
+    monarch::detail::require_value(n == 0 || values != nullptr, "Tensor::from_values: null values for ", n,
+                                   " elements");
+    if (n != 0 && values != nullptr) std::memcpy(t.data.data(), values, n * sizeof(T));
     return t;
   }
 };
