@@ -25,6 +25,10 @@ void* counted_alloc(std::size_t size, std::size_t align) {
 }
 }  // namespace
 
+// GCC cannot see that these replacements pair malloc/aligned_alloc with free.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t size) { return counted_alloc(size, 0); }
 void* operator new[](std::size_t size) { return counted_alloc(size, 0); }
 void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
