@@ -31,9 +31,16 @@ for target in npy safetensors; do
   echo "== running fuzz_$target for ${seconds}s"
   parallel=()
   if [[ ${JOBS:-1} -gt 1 ]]; then parallel=(-jobs="$JOBS" -workers="$JOBS"); fi  # logs: fuzz-N.log in $build
-  if ! (cd "$build" && nice "$build/fuzz_$target" -max_total_time="$seconds" "${parallel[@]}" \
+  # libFuzzer's progress lines and dictionary go to a log; CI shows its final stats, or all of
+  # it when the run fails.
+  log="$build/fuzz_$target.log"
+  if (cd "$build" && nice "$build/fuzz_$target" -max_total_time="$seconds" "${parallel[@]}" \
         -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$build/artifacts_$target/" "$build/corpus_$target" "$root/fuzz/corpus/$target"); then
+        -artifact_prefix="$build/artifacts_$target/" "$build/corpus_$target" "$root/fuzz/corpus/$target") \
+        >"$log" 2>&1; then
+    grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || tail -n 5 "$log"
+  else
+    cat "$log"
     echo "fuzz_$target FAILED: reproducer in $build/artifacts_$target/" >&2
     status=1
   fi
