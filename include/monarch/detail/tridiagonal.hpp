@@ -1,6 +1,6 @@
 // monarch::detail: the few leading eigenpairs of a small real symmetric tridiagonal matrix T
 // (diagonal a[0..n), off-diagonal b[0..n-1)), as Lanczos needs them at every convergence check:
-// eigenvalues by Sturm-sequence bisection (robust, O(n) per step), eigenvectors by inverse
+// eigenvalues by Sturm-sequence multisection (robust, O(n) per pass), eigenvectors by inverse
 // iteration with a pivoted tridiagonal LU (O(n)). Eigen's dense tridiagonal QR costs ~30 us at
 // n = 32 even for eigenvalues alone; this costs a few microseconds for two pairs.
 #pragma once
@@ -20,10 +20,12 @@ class TridiagonalTopEigen {
  public:
   using RVec = Eigen::Matrix<R, Eigen::Dynamic, 1>;
   using RMat = Eigen::Matrix<R, Eigen::Dynamic, Eigen::Dynamic>;
+  /// The diagonal and off-diagonal, read in place (Lanczos passes heads of longer vectors).
+  using Coeffs = Eigen::Ref<const RVec>;
 
   /// Computes the `count` largest eigenvalues (descending, values()) and orthonormal eigenvectors
   /// (columns of vectors()) of T = tridiag(b, a, b), n = a.size() >= count.
-  void compute(const RVec& a, const RVec& b, Index count) {
+  void compute(const Coeffs& a, const Coeffs& b, Index count) {
     const Index n = a.size();
     b2_ = b.cwiseAbs2();
     // Gershgorin interval and the scale for perturbing zero pivots.
@@ -53,74 +55,89 @@ class TridiagonalTopEigen {
   const RMat& vectors() const { return vectors_; }
 
  private:
-  /// counts[k] = number of eigenvalues of T below x[k], for K shifts at once. Uses the Sturm
-  /// sequence q_i = det(T_i - x I) (sign changes = negative pivots of T - x I = L D L^T) with
-  /// multiplications only, rescaled every few steps: the K independent chains overlap in the
-  /// pipeline, where the usual pivot recurrence waits on one division per row.
-  void count_below(const RVec& a, const R* x, Index K, Index* counts) const {
-    for (Index k = 0; k < K; ++k) {
-      qprev_[k] = R(1);
-      qcur_[k] = R(1);
-      counts[k] = 0;
+  /// Sturm chains evaluated together by count_below: a fixed count, so the loop over them is a
+  /// few full SIMD vectors, and the chains' latencies overlap.
+  static constexpr int kChains = 16;
+
+  /// counts[k] = number of eigenvalues of T below x[k], k < kChains. Uses the Sturm sequence
+  /// q_i = det(T_i - x I) (sign changes = negative pivots of T - x I = L D L^T) with
+  /// multiplications only, rescaled every few steps: the usual pivot recurrence would wait on
+  /// one division per row.
+  void count_below(const Coeffs& a, const R* x, Index* counts) const {
+    R qprev[kChains], qcur[kChains], below[kChains];
+    for (int k = 0; k < kChains; ++k) {
+      qprev[k] = qcur[k] = R(1);
+      below[k] = R(0);
     }
-    const R big = R(1) / std::sqrt(std::numeric_limits<R>::epsilon()) * R(1e6), small = R(1) / big;
+    const R eps = std::numeric_limits<R>::epsilon();
+    const R big = R(1) / std::sqrt(eps) * R(1e6), small = R(1) / big;
     for (Index i = 0; i < a.size(); ++i) {
-      const R b2 = i > 0 ? b2_[i - 1] : R(0);
-      for (Index k = 0; k < K; ++k) {
-        R q = (a[i] - x[k]) * qcur_[k] - b2 * qprev_[k];
-        if (q == R(0)) q = -qcur_[k] * std::numeric_limits<R>::epsilon();  // zero pivot counts as negative
-        counts[k] += (q < R(0)) != (qcur_[k] < R(0));
-        qprev_[k] = qcur_[k];
-        qcur_[k] = q;
+      const R ai = a[i], b2 = i > 0 ? b2_[i - 1] : R(0);
+      for (int k = 0; k < kChains; ++k) {
+        R q = (ai - x[k]) * qcur[k] - b2 * qprev[k];
+        q = q == R(0) ? -qcur[k] * eps : q;  // a zero pivot counts as negative
+        below[k] += (q < R(0)) != (qcur[k] < R(0)) ? R(1) : R(0);
+        qprev[k] = qcur[k];
+        qcur[k] = q;
       }
       if (i % 4 == 3)
-        for (Index k = 0; k < K; ++k) {
-          const R m = std::max(std::abs(qcur_[k]), std::abs(qprev_[k]));
-          if (m > big || m < small) {
-            qcur_[k] /= m;
-            qprev_[k] /= m;
-          }
+        for (int k = 0; k < kChains; ++k) {
+          const R m = std::max(std::abs(qcur[k]), std::abs(qprev[k]));
+          const R f = m > big || m < small ? R(1) / m : R(1);
+          qcur[k] *= f;
+          qprev[k] *= f;
         }
     }
+    for (int k = 0; k < kChains; ++k) counts[k] = static_cast<Index>(below[k]);
   }
 
-  /// The eigenvalues m_0, m_1, ... (ascending indices, 0-based) by bisection in lockstep, each
-  /// bracketed to ~1e-7 of the spectrum's width: the inverse iteration that follows converges
-  /// from there, and the Rayleigh quotient finishes the eigenvalue.
-  void bisect(const RVec& a, Index count) {
+  /// The eigenvalues by multisection in lockstep: each pass splits every open bracket at up to
+  /// kChains / (open brackets) points, so two eigenvalues narrow ninefold per pass instead of
+  /// twofold. Each is bracketed to ~1e-7 of the spectrum's width: the inverse iteration that
+  /// follows converges from there, and the Rayleigh quotient finishes the eigenvalue.
+  void bisect(const Coeffs& a, Index count) {
     const Index n = a.size();
     const R width = hi_ - lo_ + std::numeric_limits<R>::min();
     const R eps = Eigen::NumTraits<R>::epsilon();
     const R tol = std::max(R(1e-7), R(8) * eps) * width;
-    blo_.assign(static_cast<std::size_t>(count), lo_ - eps * width);
-    bhi_.assign(static_cast<std::size_t>(count), hi_ + eps * width);
-    mid_.resize(static_cast<std::size_t>(count));
-    cnt_.resize(static_cast<std::size_t>(count));
-    qprev_.resize(static_cast<std::size_t>(count));
-    qcur_.resize(static_cast<std::size_t>(count));
-    for (int it = 0; it < 200; ++it) {
-      bool open = false;
-      for (Index k = 0; k < count; ++k) {
-        const auto u = static_cast<std::size_t>(k);
-        mid_[u] = blo_[u] + (bhi_[u] - blo_[u]) / 2;
-        open = open || bhi_[u] - blo_[u] > tol;
+    const auto ucount = static_cast<std::size_t>(count);
+    blo_.assign(ucount, lo_ - eps * width);
+    bhi_.assign(ucount, hi_ + eps * width);
+    mid_.resize(ucount);
+    R x[kChains];
+    Index counts[kChains], owner[kChains];
+    for (int pass = 0; pass < 200; ++pass) {
+      open_.clear();
+      for (std::size_t k = 0; k < ucount; ++k)
+        if (bhi_[k] - blo_[k] > tol) open_.push_back(static_cast<Index>(k));
+      if (open_.empty()) break;
+      const Index per = std::max<Index>(1, kChains / static_cast<Index>(open_.size()));
+      int used = 0;
+      for (std::size_t o = 0; o < open_.size() && used + per <= kChains; ++o) {
+        const auto k = static_cast<std::size_t>(open_[o]);
+        for (Index j = 0; j < per; ++j, ++used) {
+          x[used] = blo_[k] + (bhi_[k] - blo_[k]) * R(j + 1) / R(per + 1);
+          owner[used] = open_[o];
+        }
       }
-      if (!open) break;
-      count_below(a, mid_.data(), count, cnt_.data());
-      for (Index k = 0; k < count; ++k) {  // eigenvalue number n-1-k (k-th largest)
-        const auto u = static_cast<std::size_t>(k);
-        (cnt_[u] <= n - 1 - k ? blo_[u] : bhi_[u]) = mid_[u];
+      for (int j = used; j < kChains; ++j) x[j] = x[0];  // idle chains repeat a point
+      count_below(a, x, counts);
+      for (int j = 0; j < used; ++j) {  // the (k+1)-th largest eigenvalue has ascending index n-1-k
+        const auto k = static_cast<std::size_t>(owner[j]);
+        if (counts[j] <= n - 1 - owner[j]) blo_[k] = std::max(blo_[k], x[j]);
+        else bhi_[k] = std::min(bhi_[k], x[j]);
       }
     }
+    for (std::size_t k = 0; k < ucount; ++k) mid_[k] = blo_[k] + (bhi_[k] - blo_[k]) / 2;
   }
 
   /// Column i of vectors_: inverse iteration at values_[i], kept orthogonal to columns 0..i-1
   /// (which matters only inside clusters, as in LAPACK's dstein).
-  void inverse_iteration(const RVec& a, const RVec& b, Index i, R shift) {
+  void inverse_iteration(const Coeffs& a, const Coeffs& b, Index i, R shift) {
     const Index n = a.size();
     factorize(a, b, shift);
     auto y = vectors_.col(i);
-    for (Index t = 0; t < n; ++t) y[t] = R(1) + R(0.25) * R((t * 7 + i * 3) % 11) / R(11);  // generic start
+    for (Index t = 0; t < n; ++t) y[t] = R(1) + R(0.125) * R((t * 7 + i * 3) & 7);  // generic start, no division
     for (int it = 0; it < 3; ++it) {  // the shift is within 1e-7 of the spectrum's width
       solve(y);
       for (Index k = 0; k < i; ++k) y -= vectors_.col(k).dot(y) * vectors_.col(k);
@@ -131,7 +148,7 @@ class TridiagonalTopEigen {
   }
 
   /// ||T y_i - theta_i y_i|| for the computed pair i.
-  R residual(const RVec& a, const RVec& b, Index i) const {
+  R residual(const Coeffs& a, const Coeffs& b, Index i) const {
     const auto y = vectors_.col(i);
     const Index n = a.size();
     R sum = 0;
@@ -146,14 +163,14 @@ class TridiagonalTopEigen {
 
   /// y^T T y for a unit vector y.
   template <class V>
-  static R rayleigh_quotient(const RVec& a, const RVec& b, const V& y) {
+  static R rayleigh_quotient(const Coeffs& a, const Coeffs& b, const V& y) {
     R v = 0;
     for (Index i = 0; i < a.size(); ++i) v += a[i] * y[i] * y[i] + (i + 1 < a.size() ? R(2) * b[i] * y[i] * y[i + 1] : R(0));
     return v;
   }
 
   /// Pivoted LU of T - theta I (LAPACK dgttrf), zero pivots nudged to eps*||T||.
-  void factorize(const RVec& a, const RVec& b, R theta) {
+  void factorize(const Coeffs& a, const Coeffs& b, R theta) {
     const Index n = a.size();
     d_ = a.array() - theta;
     dl_ = b;
@@ -182,6 +199,7 @@ class TridiagonalTopEigen {
     const R pert = Eigen::NumTraits<R>::epsilon() * std::max(norm_, std::numeric_limits<R>::min());
     for (Index i = 0; i < n; ++i)
       if (std::abs(d_[i]) < pert) d_[i] = d_[i] < R(0) ? -pert : pert;
+    inv_d_ = d_.cwiseInverse();  // the solves multiply: a division per row would chain their latency
   }
 
   /// y <- (T - theta I)^{-1} y with the factorization above (LAPACK dgttrs).
@@ -201,14 +219,13 @@ class TridiagonalTopEigen {
       R v = y[i];
       if (i + 1 < n) v -= du_[i] * y[i + 1];
       if (i + 2 < n) v -= du2_[i] * y[i + 2];
-      y[i] = v / d_[i];
+      y[i] = v * inv_d_[i];
     }
   }
 
-  RVec b2_, values_, residuals_, d_, dl_, du_, du2_;
+  RVec b2_, values_, residuals_, d_, dl_, du_, du2_, inv_d_;
   std::vector<R> blo_, bhi_, mid_;
-  mutable std::vector<R> qprev_, qcur_;
-  std::vector<Index> cnt_;
+  std::vector<Index> open_;
   RMat vectors_;
   std::vector<unsigned char> swap_;
   R lo_ = 0, hi_ = 0, norm_ = 0;
