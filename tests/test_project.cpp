@@ -225,6 +225,17 @@ TEST(Project, TridiagonalTopEigenpairsMatchDenseEigensolver) {
         EXPECT_LE(res, tol) << "eigenpair " << i;
         EXPECT_NEAR(tri.residuals()[i], res, tol) << "reported residual " << i;
       }
+      // Warm-started from (perturbed) guesses, vectors added one at a time: the same pairs.
+      Eigen::VectorXd guesses = tri.values() + Eigen::VectorXd::Constant(count, 1e-3 * norm);
+      tri.compute(a, b, count, guesses.data(), 1);
+      for (Index i = 1; i < count; ++i) {
+        EXPECT_NEAR(tri.values()[i], ref.eigenvalues()[n - 1 - i], tri.bracket_width()) << "bracketed eigenvalue " << i;
+        tri.add_vector(a, b, i);
+      }
+      for (Index i = 0; i < count; ++i) {
+        EXPECT_NEAR(tri.values()[i], ref.eigenvalues()[n - 1 - i], tol) << "warm eigenvalue " << i;
+        EXPECT_LE((T * tri.vectors().col(i) - tri.values()[i] * tri.vectors().col(i)).norm(), tol) << "warm pair " << i;
+      }
     }
   }
 }
@@ -309,6 +320,12 @@ TEST(Project, BadInputIsRejected) {
   EXPECT_THROW(project(bad, sh), ValueError);
   bad(3, 7) = std::numeric_limits<double>::infinity();
   EXPECT_THROW(project(bad, sh), ValueError);
+  try {  // the message names the column block that holds the entry (column 7: block [4, 8))
+    project(bad, sh);
+    ADD_FAILURE() << "expected ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("columns [4, 8)"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(project(A, Shape::square(5)), ShapeError);
   EXPECT_THROW(project(A.leftCols(12), sh), ShapeError);
   EXPECT_THROW(project(A, Shape{2, 3, 8, 4, 4, 2}), ShapeError);  // k*q = 6 != l*r = 8

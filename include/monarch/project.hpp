@@ -23,6 +23,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -111,6 +112,15 @@ struct SliceWorkspace {
   LeadingSvd<T> lanczos;
 };
 
+/// A hint to fetch the cache line holding p (GCC and clang; a no-op elsewhere).
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  static_cast<void>(p);
+#endif
+}
+
 /// Copies the l slices S_{e,a} of column block a of A into ws.slices, each as S (s x p) or, for
 /// a wide slice, as S^H (p x s): the iteration wants a tall matrix. One pass over the block in
 /// A's own memory order, so a strided gather per slice never walks A l times.
@@ -128,9 +138,15 @@ void extract_column_block(MatrixView<const T> A, const Shape& sh, Index a, Slice
   if (std::abs(A.row_stride) <= std::abs(A.col_stride)) {  // column-major-like: one column at a time
     // Column d of every slice, each a stride-l walk of A's column (in L1 by the second slice):
     // contiguous stores into one slice at a time run ~3x faster than scattering into l slices.
-    for (Index d = 0; d < sh.p; ++d)
+    // The next column is prefetched meanwhile: strided first touches defeat the hardware
+    // prefetcher, and reading A from memory is a tenth of the whole projection.
+    const Index line = std::max<Index>(1, 64 / Index(sizeof(T) * std::max<Index>(1, std::abs(A.row_stride))));
+    for (Index d = 0; d < sh.p; ++d) {
+      if (d + 1 < sh.p)
+        for (Index i = 0; i < A.rows; i += line) prefetch(&A(i, a * sh.p + d + 1));
       for (Index e = 0; e < sh.l; ++e)
         for (Index t = 0; t < sh.s; ++t) put(t, e, d);
+    }
   } else {
     for (Index t = 0; t < sh.s; ++t)
       for (Index e = 0; e < sh.l; ++e)
@@ -191,7 +207,6 @@ ProjectionResult<typename Derived::Scalar> project(const Eigen::MatrixBase<Deriv
   detail::require_shape(A.rows() == shape.rows() && A.cols() == shape.cols(), "project: A is ", A.rows(), " x ",
                         A.cols(), ", but the shape ", shape, " needs l*s x k*p = ", shape.rows(), " x ",
                         shape.cols());
-  detail::require_value(A.allFinite(), "project: A has a non-finite entry (NaN or infinity)");
   const MatrixView<const T> a = view(A);
 
   ProjectionResult<T> result{Monarch<T>(shape), 0, {}, 0, 0};
@@ -202,15 +217,25 @@ ProjectionResult<typename Derived::Scalar> project(const Eigen::MatrixBase<Deriv
   // Tasks are runs of column blocks a, a few per worker for balance. Slice (e, a) writes only
   // its own channels' columns of w2[e] and rows of w1[a], so tasks never touch the same memory.
   const Index chunks = std::min<Index>(shape.k, 4 * std::max<Index>(1, exec.concurrency()));
+  // A's finiteness is checked on the extracted slices (in cache), not by a separate pass over A
+  // (that pass cost 5% of the projection); a block with a NaN or infinity is never decomposed.
+  std::vector<unsigned char> nonfinite(static_cast<std::size_t>(shape.k), 0);
   exec.parallel_for(chunks, [&](Index chunk) {
     detail::SliceWorkspace<T> ws;
     for (Index blk = chunk * shape.k / chunks; blk < (chunk + 1) * shape.k / chunks; ++blk) {
       detail::extract_column_block(a, shape, blk, ws);
+      if (!std::all_of(ws.slices.begin(), ws.slices.end(), [](const auto& S) { return S.allFinite(); })) {
+        nonfinite[static_cast<std::size_t>(blk)] = 1;
+        continue;
+      }
       for (Index e = 0; e < shape.l; ++e)
         outcomes[static_cast<std::size_t>(e * shape.k + blk)] =
             detail::project_slice(ws.slices[static_cast<std::size_t>(e)], shape, e, blk, options.method, ws, w1, w2);
     }
   });
+  const auto bad = std::find(nonfinite.begin(), nonfinite.end(), 1);
+  detail::require_value(bad == nonfinite.end(), "project: A has a non-finite entry (NaN or infinity) in columns [",
+                        (bad - nonfinite.begin()) * shape.p, ", ", (bad - nonfinite.begin() + 1) * shape.p, ")");
   result.discarded_energy.reserve(outcomes.size());
   double total = 0;  // summed in slice order: the same for every executor
   for (const auto& o : outcomes) {

@@ -84,7 +84,7 @@ class LeadingSvd {
   /// budget). `seed` fixes the start vector, so results do not depend on the thread that runs it.
   bool compute(const Mat& S, Index c, std::uint64_t seed, TruncatedSvd<T>& out) {
     const Index n = S.cols();
-    const R scale = S.cwiseAbs().maxCoeff();
+    const R scale = max_abs(S);
     if (scale == R(0)) {  // zero slice: any orthonormal V, sigma = 0, nothing discarded
       out.U = Mat::Zero(S.rows(), c);
       out.V = Mat::Zero(n, c);
@@ -92,12 +92,16 @@ class LeadingSvd {
       out.discarded_energy = 0;
       return true;
     }
-    // Keeps G = S^H S inside the range of R (float would overflow near 1e19). A power of two, so
-    // the scaling is exact and a multiplication (a division per entry cost 5% of the projection).
-    const R pow2 = std::ldexp(R(1), std::ilogb(scale));
-    Ss_ = S * (R(1) / pow2);
+    // G = S^H S must neither overflow nor underflow (float would overflow near 1e19): outside
+    // 2^(+-max_exponent/4) the slice is scaled by a power of two, which is exact. Inside, S is
+    // used in place (a scaled copy cost 3% of the projection).
+    const int exponent = std::ilogb(scale);
+    const int safe = std::numeric_limits<R>::max_exponent / 4;
+    const R pow2 = exponent > safe || exponent < -safe ? std::ldexp(R(1), exponent) : R(1);
+    if (pow2 != R(1)) Ss_ = S * (R(1) / pow2);
+    const Mat& Sw = pow2 != R(1) ? Ss_ : S;
     G_.setZero(S.cols(), S.cols());  // Hermitian rank-k update: half the flops of a GEMM
-    G_.template selfadjointView<Eigen::Lower>().rankUpdate(Ss_.adjoint());
+    G_.template selfadjointView<Eigen::Lower>().rankUpdate(Sw.adjoint());
     G_.template triangularView<Eigen::StrictlyUpper>() = G_.adjoint();
     const Index steps = lanczos(c, seed);
     last_steps_ = steps;
@@ -105,9 +109,8 @@ class LeadingSvd {
     // Rayleigh-Ritz back on S: V spans the leading right singular subspace; S V V^H is the
     // rank-c projection, re-diagonalized by a small SVD of B = S V (m x c).
     V_.noalias() = Q_.leftCols(steps) * ritz_vectors_;
-    B_.noalias() = Ss_ * V_;
-    Ss_.noalias() -= B_ * V_.adjoint();  // the residual slice, computed directly (no cancellation)
-    out.discarded_energy = double(Ss_.squaredNorm()) * double(pow2) * double(pow2);
+    B_.noalias() = Sw * V_;
+    out.discarded_energy = residual_energy(Sw) * double(pow2) * double(pow2);
     if (c == 1) {
       const R b = B_.norm();
       out.sigma = RVec::Constant(1, b * pow2);
@@ -120,6 +123,31 @@ class LeadingSvd {
       out.V.noalias() = V_ * small.matrixV();
     }
     return true;
+  }
+
+  /// max |S(i,j)|, with independent running maxima (one chain would wait on each max's latency).
+  static R max_abs(const Mat& S) {
+    constexpr int kLanes = 16;
+    R m[kLanes] = {};
+    const T* p = S.data();
+    const Index size = S.size();
+    Index i = 0;
+    for (; i + kLanes <= size; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) m[k] = std::max(m[k], R(std::abs(p[i + k])));
+    for (; i < size; ++i) m[0] = std::max(m[0], R(std::abs(p[i])));
+    return *std::max_element(m, m + kLanes);
+  }
+
+  /// ||Sw - B V^H||_F^2, the energy the rank-c projection discards, computed from the residual
+  /// itself column by column (||S||^2 - ||B||^2 would cancel).
+  double residual_energy(const Mat& Sw) {
+    double energy = 0;
+    for (Index d = 0; d < Sw.cols(); ++d) {
+      r_ = Sw.col(d);
+      for (Index k = 0; k < B_.cols(); ++k) r_ -= conj(V_(d, k)) * B_.col(k);
+      energy += double(r_.squaredNorm());
+    }
+    return energy;
   }
 
   /// The certificate's parameters: the leading block must satisfy residual <= tau * gap and
@@ -143,8 +171,9 @@ class LeadingSvd {
     alpha_.resize(max_steps);
     beta_.resize(max_steps);
     Rng rng(seed);
+    checked_ = false;
     if (!start_vector(0, rng)) return 0;
-    // A check costs about ten steps: start when convergence is plausible, then aim at the step
+    // A check costs several steps: start when convergence is plausible, then aim at the step
     // where the fitted geometric decay of the residual reaches the certificate.
     Index next_check = std::min<Index>(max_steps, std::max<Index>(2 * c + 2, 20));
     Index prev_steps = 0;
@@ -162,7 +191,7 @@ class LeadingSvd {
       const Index steps = j + 1;
       if (steps < n) {
         if (beta_[j] > tiny) {
-          Q_.col(steps) = w_ / beta_[j];
+          Q_.col(steps) = w_ * (R(1) / beta_[j]);  // a vector division would cost ~5% here
         } else {  // invariant subspace found: continue from a fresh direction, decoupled
           beta_[j] = R(0);
           if (!start_vector(steps, rng)) return 0;
@@ -217,12 +246,26 @@ class LeadingSvd {
   /// beta_last y[last] q_next, has norm r_i = hypot(beta_last y_i[last], ||T y_i - theta_i y_i||). Returns ||residual|| / (tau gap) (<= 1: certified, and the
   /// Ritz vectors are in ritz_vectors_), or infinity while the gap is below gap_min lambda_1.
   R check(Index steps, Index c) {
-    tri_.compute(alpha_.head(steps), beta_.head(steps - 1), c + 1);
+    // A later check's T extends the earlier one: its Ritz values are good first probes.
+    const R* guesses = nullptr;
+    if (checked_) {
+      guesses_ = tri_.values();
+      guesses = guesses_.data();
+    }
+    const auto a = alpha_.head(steps), offdiag = beta_.head(steps - 1);
+    tri_.compute(a, offdiag, c + 1, guesses, c);
+    checked_ = true;
     const RVec& theta = tri_.values();  // descending
     const auto& Y = tri_.vectors();
     const RVec& rho = tri_.residuals();  // T y - theta y: adds to the Ritz residual, orthogonally
     const R b = beta_[steps - 1];
     const R res = std::sqrt((b * Y.row(steps - 1).head(c)).squaredNorm() + rho.head(c).squaredNorm());
+    // theta_c is known to within the bracket, so the gap is at most theta_{c-1} - theta_c + width:
+    // a check that fails even that bound is decided without the (c+1)-th vector.
+    const R gap_bound = theta[c - 1] - (theta[c] - tri_.bracket_width());
+    if (!(theta[0] > R(0)) || !(gap_bound >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
+    if (res > tau * gap_bound) return res / (tau * gap_bound);
+    tri_.add_vector(a, offdiag, c);
     const R gap = theta[c - 1] - (theta[c] + std::hypot(b * Y(steps - 1, c), rho[c]));
     if (!(theta[0] > R(0)) || !(gap >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
     const R ratio = res / (tau * gap);
@@ -231,9 +274,10 @@ class LeadingSvd {
   }
 
   Index last_steps_ = 0;
+  bool checked_ = false;  ///< a check of this run has filled tri_ (its values guide the next)
   Mat Ss_, G_, Q_, V_, B_, ritz_vectors_;
-  Vec w_, h_, h2_;
-  RVec alpha_, beta_;
+  Vec w_, h_, h2_, r_;
+  RVec alpha_, beta_, guesses_;
   TridiagonalTopEigen<R> tri_;
 };
 

@@ -23,10 +23,16 @@ class TridiagonalTopEigen {
   /// The diagonal and off-diagonal, read in place (Lanczos passes heads of longer vectors).
   using Coeffs = Eigen::Ref<const RVec>;
 
-  /// Computes the `count` largest eigenvalues (descending, values()) and orthonormal eigenvectors
-  /// (columns of vectors()) of T = tridiag(b, a, b), n = a.size() >= count.
-  void compute(const Coeffs& a, const Coeffs& b, Index count) {
+  /// Computes the `count` largest eigenvalues (descending, values()) of T = tridiag(b, a, b),
+  /// n = a.size() >= count, and orthonormal eigenvectors (columns of vectors()) for the first
+  /// `with_vectors` of them (all by default; add_vector() adds more later). Eigenvalues with a
+  /// vector are Rayleigh quotients; the others are known to within bracket_width(). `guesses`
+  /// (count values, descending, or null), e.g. the eigenvalues of a leading block of T from an
+  /// earlier call, only place the first probes: every probe is classified by a Sturm count, so
+  /// any guess is safe, and a good one saves about half the passes.
+  void compute(const Coeffs& a, const Coeffs& b, Index count, const R* guesses = nullptr, Index with_vectors = -1) {
     const Index n = a.size();
+    n_ = n;
     b2_ = b.cwiseAbs2();
     // Gershgorin interval and the scale for perturbing zero pivots.
     lo_ = hi_ = a[0];
@@ -37,16 +43,30 @@ class TridiagonalTopEigen {
       hi_ = std::max(hi_, a[i] + off);
       norm_ = std::max(norm_, std::abs(a[i]) + off);
     }
-    values_.resize(count);
-    vectors_.resize(n, count);
-    bisect(a, count);
-    residuals_.resize(count);
-    for (Index i = 0; i < count; ++i) {
-      inverse_iteration(a, b, i, mid_[static_cast<std::size_t>(i)]);
-      values_[i] = rayleigh_quotient(a, b, vectors_.col(i));
-      residuals_[i] = residual(a, b, i);
-    }
+    // With guesses, the previous vectors (zero-padded) start the inverse iteration: they are
+    // close to the new ones when T extends the earlier T, and any start is safe (the residuals
+    // below are computed, not assumed).
+    warm_ = guesses != nullptr && vectors_.cols() == count && vectors_.rows() <= n;
+    const Index old_rows = warm_ ? vectors_.rows() : 0;
+    vectors_.conservativeResize(n, count);
+    vectors_.bottomRows(n - old_rows).setZero();
+    bisect(a, count, guesses);
+    values_ = Eigen::Map<const RVec>(mid_.data(), count);
+    residuals_.setConstant(count, std::numeric_limits<R>::infinity());
+    for (Index i = 0; i < (with_vectors < 0 ? count : std::min(with_vectors, count)); ++i) add_vector(a, b, i);
   }
+
+  /// Eigenvector i (and its Rayleigh-quotient eigenvalue and residual) for the a, b of the last
+  /// compute().
+  void add_vector(const Coeffs& a, const Coeffs& b, Index i) {
+    inverse_iteration(a, b, i, mid_[static_cast<std::size_t>(i)], warm_);
+    values_[i] = rayleigh_quotient(a, b, vectors_.col(i));
+    residuals_[i] = residual(a, b, i);
+  }
+
+  /// How far an eigenvalue without a vector may be from values()[i]: the bisection tolerance
+  /// plus the Sturm count's own rounding (a few eps ||T||; n eps ||T|| to be safe).
+  R bracket_width() const { return tol_ + R(n_) * Eigen::NumTraits<R>::epsilon() * norm_; }
 
   const RVec& values() const { return values_; }
   /// ||T y_i - values()[i] y_i||: how far each computed pair is from an exact one (tiny unless
@@ -80,10 +100,18 @@ class TridiagonalTopEigen {
         qprev[k] = qcur[k];
         qcur[k] = q;
       }
-      if (i % 4 == 3)
+      if (i % 4 != 3) continue;
+      // Rescale (by 1/m, exactly normalizing) only when some chain left [small, big]: on most
+      // matrices none does, and a vector division every fourth row doubled the cost.
+      R m[kChains];
+      bool rescale = false;
+      for (int k = 0; k < kChains; ++k) {
+        m[k] = std::max(std::abs(qcur[k]), std::abs(qprev[k]));
+        rescale |= m[k] > big || m[k] < small;
+      }
+      if (rescale)
         for (int k = 0; k < kChains; ++k) {
-          const R m = std::max(std::abs(qcur[k]), std::abs(qprev[k]));
-          const R f = m > big || m < small ? R(1) / m : R(1);
+          const R f = m[k] > big || m[k] < small ? R(1) / m[k] : R(1);
           qcur[k] *= f;
           qprev[k] *= f;
         }
@@ -95,11 +123,12 @@ class TridiagonalTopEigen {
   /// kChains / (open brackets) points, so two eigenvalues narrow ninefold per pass instead of
   /// twofold. Each is bracketed to ~1e-7 of the spectrum's width: the inverse iteration that
   /// follows converges from there, and the Rayleigh quotient finishes the eigenvalue.
-  void bisect(const Coeffs& a, Index count) {
+  void bisect(const Coeffs& a, Index count, const R* guesses) {
     const Index n = a.size();
     const R width = hi_ - lo_ + std::numeric_limits<R>::min();
     const R eps = Eigen::NumTraits<R>::epsilon();
     const R tol = std::max(R(1e-7), R(8) * eps) * width;
+    tol_ = tol;
     const auto ucount = static_cast<std::size_t>(count);
     blo_.assign(ucount, lo_ - eps * width);
     bhi_.assign(ucount, hi_ + eps * width);
@@ -116,7 +145,11 @@ class TridiagonalTopEigen {
       for (std::size_t o = 0; o < open_.size() && used + per <= kChains; ++o) {
         const auto k = static_cast<std::size_t>(open_[o]);
         for (Index j = 0; j < per; ++j, ++used) {
-          x[used] = blo_[k] + (bhi_[k] - blo_[k]) * R(j + 1) / R(per + 1);
+          // First pass with a guess g: probes g - tol, g, then g + tol * 8^i, widening upwards
+          // (Ritz values of a longer Lanczos run only grow). Otherwise equally spaced.
+          x[used] = pass == 0 && guesses != nullptr
+                        ? guesses[k] + (j < 2 ? R(j) - R(1) : std::pow(R(8), R(j - 2))) * tol
+                        : blo_[k] + (bhi_[k] - blo_[k]) * R(j + 1) / R(per + 1);
           owner[used] = open_[o];
         }
       }
@@ -133,17 +166,21 @@ class TridiagonalTopEigen {
 
   /// Column i of vectors_: inverse iteration at values_[i], kept orthogonal to columns 0..i-1
   /// (which matters only inside clusters, as in LAPACK's dstein).
-  void inverse_iteration(const Coeffs& a, const Coeffs& b, Index i, R shift) {
+  void inverse_iteration(const Coeffs& a, const Coeffs& b, Index i, R shift, bool warm) {
     const Index n = a.size();
     factorize(a, b, shift);
     auto y = vectors_.col(i);
-    for (Index t = 0; t < n; ++t) y[t] = R(1) + R(0.125) * R((t * 7 + i * 3) & 7);  // generic start, no division
-    for (int it = 0; it < 3; ++it) {  // the shift is within 1e-7 of the spectrum's width
+    if (!warm)
+      for (Index t = 0; t < n; ++t) y[t] = R(1) + R(0.125) * R((t * 7 + i * 3) & 7);  // generic start
+    // The shift is within 1e-7 of the spectrum's width: each solve shrinks the other components
+    // by about that much relative to the gap, so three solves from a generic start, two from a
+    // warm one, reach rounding level.
+    for (int it = 0; it < (warm ? 2 : 3); ++it) {
       solve(y);
       for (Index k = 0; k < i; ++k) y -= vectors_.col(k).dot(y) * vectors_.col(k);
       const R nrm = y.norm();
       if (!(nrm > R(0))) break;
-      y /= nrm;
+      y *= R(1) / nrm;
     }
   }
 
@@ -206,14 +243,11 @@ class TridiagonalTopEigen {
   template <class V>
   void solve(V& y) const {
     const Index n = d_.size();
-    for (Index i = 0; i + 1 < n; ++i) {
-      if (swap_[static_cast<std::size_t>(i)]) {
-        const R temp = y[i];
-        y[i] = y[i + 1];
-        y[i + 1] = temp - dl_[i] * y[i];
-      } else {
-        y[i + 1] -= dl_[i] * y[i];
-      }
+    for (Index i = 0; i + 1 < n; ++i) {  // row interchanges as selects: pivots follow no pattern
+      const bool swapped = swap_[static_cast<std::size_t>(i)] != 0;
+      const R yi = y[i], yn = y[i + 1];
+      y[i] = swapped ? yn : yi;
+      y[i + 1] = (swapped ? yi : yn) - dl_[i] * y[i];
     }
     for (Index i = n - 1; i >= 0; --i) {
       R v = y[i];
@@ -228,7 +262,9 @@ class TridiagonalTopEigen {
   std::vector<Index> open_;
   RMat vectors_;
   std::vector<unsigned char> swap_;
-  R lo_ = 0, hi_ = 0, norm_ = 0;
+  R lo_ = 0, hi_ = 0, norm_ = 0, tol_ = 0;
+  Index n_ = 0;
+  bool warm_ = false;
 };
 
 }  // namespace monarch::detail
