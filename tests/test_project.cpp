@@ -199,6 +199,45 @@ TEST(Project, FastRankOnePathEqualsFullSvdAndIsUsed) {
   }
 }
 
+TEST(Project, TridiagonalSolverIsScaleInvariant) {
+  // The Sturm chains run on T scaled to unit norm: T * 2^k gives the same pairs times 2^k, in
+  // float too, far outside the range where unscaled chains over- or underflow.
+  detail::Rng rng(78);
+  const Index n = 40;
+  Eigen::VectorXf a(n), b(n - 1);
+  for (Index i = 0; i < n; ++i) a[i] = float(rng.normal());
+  for (Index i = 0; i + 1 < n; ++i) b[i] = float(rng.normal());
+  detail::TridiagonalTopEigen<float> unit, big, tiny;
+  unit.compute(a, b, 2);
+  big.compute(a * std::ldexp(1.0f, 60), b * std::ldexp(1.0f, 60), 2);
+  tiny.compute(a * std::ldexp(1.0f, -60), b * std::ldexp(1.0f, -60), 2);
+  for (Index i = 0; i < 2; ++i) {
+    EXPECT_FLOAT_EQ(big.values()[i], unit.values()[i] * std::ldexp(1.0f, 60)) << i;
+    EXPECT_FLOAT_EQ(tiny.values()[i], unit.values()[i] * std::ldexp(1.0f, -60)) << i;
+    EXPECT_LE((big.vectors().col(i) - unit.vectors().col(i)).norm(), tolerance<float>(4 * n)) << i;
+    EXPECT_LE((tiny.vectors().col(i) - unit.vectors().col(i)).norm(), tolerance<float>(4 * n)) << i;
+  }
+}
+
+TEST(Project, FastPathHoldsAtAnyScaleInFloat) {
+  // Positive (image-like) slices at scales 1, 1e4 and 1e-8: the Gram matrix is not normalized,
+  // so this exercises the tridiagonal solver's own scaling (unscaled Sturm chains underflowed
+  // in float at 1e-8 and sent every slice to the full SVD). The iteration must decide the same
+  // way at every scale and give the full SVD's projection.
+  const Shape sh = Shape::square(16);
+  const Dense<float> A0 = (random_matrix<float, Dense<float>>(sh.rows(), sh.cols(), 31).array().abs() + 1.0f).matrix();
+  const auto at_unit = project(A0, sh, ProjectionOptions{ProjectionMethod::Iterative});
+  for (float scale : {1.0f, 1e4f, 1e-8f}) {
+    SCOPED_TRACE(scale);
+    const Dense<float> A = A0 * scale;
+    const auto fast = project(A, sh, ProjectionOptions{ProjectionMethod::Iterative});
+    const auto full = project(A, sh, ProjectionOptions{ProjectionMethod::FullSvd});
+    EXPECT_EQ(fast.fallback_slices, at_unit.fallback_slices);
+    EXPECT_LT(fast.fallback_slices, sh.l * sh.k / 10);
+    EXPECT_LE(relative_error(dense_of(fast), dense_of(full)), 1e-4);
+  }
+}
+
 TEST(Project, TridiagonalTopEigenpairsMatchDenseEigensolver) {
   // The Lanczos certificate rests on these pairs: eigenvalues (Sturm multisection) against
   // Eigen's dense solver on the same T, eigenvectors by their own residual and orthonormality.
@@ -225,12 +264,14 @@ TEST(Project, TridiagonalTopEigenpairsMatchDenseEigensolver) {
         EXPECT_LE(res, tol) << "eigenpair " << i;
         EXPECT_NEAR(tri.residuals()[i], res, tol) << "reported residual " << i;
       }
-      // Warm-started from (perturbed) guesses, vectors added one at a time: the same pairs.
+      // As Lanczos uses it: a cold call that leaves the last vector out, then warm calls from
+      // (perturbed) guesses with vectors added one at a time: the same pairs.
+      tri.compute(a, b, count, nullptr, count - 1);
       Eigen::VectorXd guesses = tri.values() + Eigen::VectorXd::Constant(count, 1e-3 * norm);
       tri.compute(a, b, count, guesses.data(), 1);
       for (Index i = 1; i < count; ++i) {
         EXPECT_NEAR(tri.values()[i], ref.eigenvalues()[n - 1 - i], tri.bracket_width()) << "bracketed eigenvalue " << i;
-        tri.add_vector(a, b, i);
+        tri.add_vector(i);
       }
       for (Index i = 0; i < count; ++i) {
         EXPECT_NEAR(tri.values()[i], ref.eigenvalues()[n - 1 - i], tol) << "warm eigenvalue " << i;

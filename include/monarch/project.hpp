@@ -137,7 +137,8 @@ void extract_column_block(MatrixView<const T> A, const Shape& sh, Index a, Slice
   // Row i = t*l + e is walked as (t, e): no integer division per element.
   if (std::abs(A.row_stride) <= std::abs(A.col_stride)) {  // column-major-like: one column at a time
     // Column d of every slice, each a stride-l walk of A's column (in L1 by the second slice):
-    // contiguous stores into one slice at a time run ~3x faster than scattering into l slices.
+    // stores into one slice at a time (contiguous unless the slice is wide) run ~3x faster than
+    // scattering into l slices.
     // The next column is prefetched meanwhile: strided first touches defeat the hardware
     // prefetcher, and reading A from memory is a tenth of the whole projection.
     const Index line = std::max<Index>(1, 64 / Index(sizeof(T) * std::max<Index>(1, std::abs(A.row_stride))));

@@ -98,7 +98,8 @@ class LeadingSvd {
     const int exponent = std::ilogb(scale);
     const int safe = std::numeric_limits<R>::max_exponent / 4;
     const R pow2 = exponent > safe || exponent < -safe ? std::ldexp(R(1), exponent) : R(1);
-    if (pow2 != R(1)) Ss_ = S * (R(1) / pow2);
+    // Two factors: 2^-exponent alone overflows when max|S| is subnormal.
+    if (pow2 != R(1)) Ss_ = S * std::ldexp(R(1), -exponent / 2) * std::ldexp(R(1), exponent / 2 - exponent);
     const Mat& Sw = pow2 != R(1) ? Ss_ : S;
     G_.setZero(S.cols(), S.cols());  // Hermitian rank-k update: half the flops of a GEMM
     G_.template selfadjointView<Eigen::Lower>().rankUpdate(Sw.adjoint());
@@ -200,7 +201,7 @@ class LeadingSvd {
       if (steps < next_check) continue;
       const R ratio = check(steps, c);  // <= 1: certified
       if (ratio <= R(1)) return steps;
-      // Residuals fall geometrically: aim the next check at the predicted step (at most 12 ahead).
+      // Residuals fall geometrically: aim the next check at the predicted step (at most 16 ahead).
       Index ahead = 12;
       if (prev_steps > 0 && ratio < prev_ratio && std::isfinite(ratio)) {
         const R per_step = std::log(prev_ratio / ratio) / R(steps - prev_steps);
@@ -218,10 +219,15 @@ class LeadingSvd {
   bool start_vector(Index j, Rng& rng) {
     w_.resize(G_.rows());
     for (Index i = 0; i < w_.size(); ++i) w_[i] = rng.uniform_scalar<T>(1.0);
+    const R before = w_.norm();
     orthogonalize(j);
     const R norm = w_.norm();
-    if (!(norm > R(0.5))) return false;  // a unit Gaussian direction keeps most of its length
-    Q_.col(j) = w_ / norm;
+    // A random direction keeps about sqrt((n-j)/n) of its length outside a j-dimensional
+    // subspace; far less means it lay (numerically) inside it. (A fixed 0.5 declined slices
+    // whose Krylov space became invariant one or two steps before the full dimension.)
+    const Index n = w_.size();
+    if (!(norm > R(0.25) * before * std::sqrt(R(n - j) / R(n)))) return false;
+    Q_.col(j) = w_ * (R(1) / norm);
     return true;
   }
 
@@ -245,6 +251,8 @@ class LeadingSvd {
   /// residual of Ritz pair i in the full space, G Q y - theta Q y = Q (T y - theta y) +
   /// beta_last y[last] q_next, has norm r_i = hypot(beta_last y_i[last], ||T y_i - theta_i y_i||). Returns ||residual|| / (tau gap) (<= 1: certified, and the
   /// Ritz vectors are in ritz_vectors_), or infinity while the gap is below gap_min lambda_1.
+  /// A check whose residual exceeds tau times an upper bound of the gap (theta_c known only to
+  /// its bracket) fails without the (c+1)-th vector, returning the ratio against that bound.
   R check(Index steps, Index c) {
     // A later check's T extends the earlier one: its Ritz values are good first probes.
     const R* guesses = nullptr;
@@ -265,7 +273,7 @@ class LeadingSvd {
     const R gap_bound = theta[c - 1] - (theta[c] - tri_.bracket_width());
     if (!(theta[0] > R(0)) || !(gap_bound >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
     if (res > tau * gap_bound) return res / (tau * gap_bound);
-    tri_.add_vector(a, offdiag, c);
+    tri_.add_vector(c);
     const R gap = theta[c - 1] - (theta[c] + std::hypot(b * Y(steps - 1, c), rho[c]));
     if (!(theta[0] > R(0)) || !(gap >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
     const R ratio = res / (tau * gap);

@@ -29,44 +29,55 @@ class TridiagonalTopEigen {
   /// vector are Rayleigh quotients; the others are known to within bracket_width(). `guesses`
   /// (count values, descending, or null), e.g. the eigenvalues of a leading block of T from an
   /// earlier call, only place the first probes: every probe is classified by a Sturm count, so
-  /// any guess is safe, and a good one saves about half the passes.
+  /// any guess is safe, and a good one saves about half the passes. With guesses, the vectors
+  /// the previous call computed (zero-padded) also start the inverse iteration.
   void compute(const Coeffs& a, const Coeffs& b, Index count, const R* guesses = nullptr, Index with_vectors = -1) {
     const Index n = a.size();
     n_ = n;
-    b2_ = b.cwiseAbs2();
-    // Gershgorin interval and the scale for perturbing zero pivots.
-    lo_ = hi_ = a[0];
+    // Everything runs on T / 2^e with ||T / 2^e|| in [1, 2) (exact): the Sturm chains' range
+    // checks and the zero-pivot floor assume a unit scale, whatever the scale of the caller's T.
+    R norm = 0;
+    for (Index i = 0; i < n; ++i)
+      norm = std::max(norm, std::abs(a[i]) + (i > 0 ? std::abs(b[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b[i]) : R(0)));
+    const int exponent = norm > R(0) && std::isfinite(norm) ? std::ilogb(norm) : 0;
+    scale_ = std::ldexp(R(1), exponent);
+    a_ = scaled(a, -exponent);
+    b_ = scaled(b, -exponent);
+    b2_ = b_.cwiseAbs2();
+    lo_ = hi_ = a_[0];  // Gershgorin interval, and the scale for perturbing zero pivots
     norm_ = 0;
     for (Index i = 0; i < n; ++i) {
-      const R off = (i > 0 ? std::abs(b[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b[i]) : R(0));
-      lo_ = std::min(lo_, a[i] - off);
-      hi_ = std::max(hi_, a[i] + off);
-      norm_ = std::max(norm_, std::abs(a[i]) + off);
+      const R off = (i > 0 ? std::abs(b_[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b_[i]) : R(0));
+      lo_ = std::min(lo_, a_[i] - off);
+      hi_ = std::max(hi_, a_[i] + off);
+      norm_ = std::max(norm_, std::abs(a_[i]) + off);
     }
-    // With guesses, the previous vectors (zero-padded) start the inverse iteration: they are
-    // close to the new ones when T extends the earlier T, and any start is safe (the residuals
-    // below are computed, not assumed).
-    warm_ = guesses != nullptr && vectors_.cols() == count && vectors_.rows() <= n;
-    const Index old_rows = warm_ ? vectors_.rows() : 0;
+    // A column starts warm only if the previous call computed it (columns it skipped may be zero).
+    const bool extends = guesses != nullptr && vectors_.cols() == count && vectors_.rows() <= n;
+    warm_.assign(static_cast<std::size_t>(count), 0);
+    if (extends) warm_ = has_vector_;
+    has_vector_.assign(static_cast<std::size_t>(count), 0);
+    const Index old_rows = extends ? vectors_.rows() : 0;
     vectors_.conservativeResize(n, count);
     vectors_.bottomRows(n - old_rows).setZero();
-    bisect(a, count, guesses);
-    values_ = Eigen::Map<const RVec>(mid_.data(), count);
+    if (guesses != nullptr) guesses_ = scaled(Eigen::Map<const RVec>(guesses, count), -exponent);
+    bisect(count, guesses != nullptr ? guesses_.data() : nullptr);
+    values_ = Eigen::Map<const RVec>(mid_.data(), count) * scale_;
     residuals_.setConstant(count, std::numeric_limits<R>::infinity());
-    for (Index i = 0; i < (with_vectors < 0 ? count : std::min(with_vectors, count)); ++i) add_vector(a, b, i);
+    for (Index i = 0; i < (with_vectors < 0 ? count : std::min(with_vectors, count)); ++i) add_vector(i);
   }
 
-  /// Eigenvector i (and its Rayleigh-quotient eigenvalue and residual) for the a, b of the last
-  /// compute().
-  void add_vector(const Coeffs& a, const Coeffs& b, Index i) {
-    inverse_iteration(a, b, i, mid_[static_cast<std::size_t>(i)], warm_);
-    values_[i] = rayleigh_quotient(a, b, vectors_.col(i));
-    residuals_[i] = residual(a, b, i);
+  /// Eigenvector i (and its Rayleigh-quotient eigenvalue and residual) of the last compute()'s T.
+  void add_vector(Index i) {
+    inverse_iteration(i, mid_[static_cast<std::size_t>(i)], warm_[static_cast<std::size_t>(i)] != 0);
+    values_[i] = rayleigh_quotient(vectors_.col(i)) * scale_;
+    residuals_[i] = residual(i) * scale_;
+    has_vector_[static_cast<std::size_t>(i)] = 1;
   }
 
   /// How far an eigenvalue without a vector may be from values()[i]: the bisection tolerance
   /// plus the Sturm count's own rounding (a few eps ||T||; n eps ||T|| to be safe).
-  R bracket_width() const { return tol_ + R(n_) * Eigen::NumTraits<R>::epsilon() * norm_; }
+  R bracket_width() const { return (tol_ + R(n_) * Eigen::NumTraits<R>::epsilon() * norm_) * scale_; }
 
   const RVec& values() const { return values_; }
   /// ||T y_i - values()[i] y_i||: how far each computed pair is from an exact one (tiny unless
@@ -78,12 +89,22 @@ class TridiagonalTopEigen {
   /// Sturm chains evaluated together by count_below: a fixed count, so the loop over them is a
   /// few full SIMD vectors, and the chains' latencies overlap.
   static constexpr int kChains = 16;
+  /// Rows between range checks of the chains. On the unit-scaled T one row changes a chain by
+  /// a factor of at least about eps * min(|a_i - x|, b_i^2) and at most 3: float's range allows
+  /// one row, double's four.
+  static constexpr int kRescaleEvery = std::numeric_limits<R>::max_exponent >= 1024 ? 4 : 1;
+
+  /// v * 2^e, exact (in two steps, so that 2^e itself never overflows or underflows).
+  template <class V>
+  static RVec scaled(const V& v, int e) {
+    return v * std::ldexp(R(1), e / 2) * std::ldexp(R(1), e - e / 2);
+  }
 
   /// counts[k] = number of eigenvalues of T below x[k], k < kChains. Uses the Sturm sequence
   /// q_i = det(T_i - x I) (sign changes = negative pivots of T - x I = L D L^T) with
   /// multiplications only, rescaled every few steps: the usual pivot recurrence would wait on
   /// one division per row.
-  void count_below(const Coeffs& a, const R* x, Index* counts) const {
+  void count_below(const R* x, Index* counts) const {
     R qprev[kChains], qcur[kChains], below[kChains];
     for (int k = 0; k < kChains; ++k) {
       qprev[k] = qcur[k] = R(1);
@@ -91,8 +112,8 @@ class TridiagonalTopEigen {
     }
     const R eps = std::numeric_limits<R>::epsilon();
     const R big = R(1) / std::sqrt(eps) * R(1e6), small = R(1) / big;
-    for (Index i = 0; i < a.size(); ++i) {
-      const R ai = a[i], b2 = i > 0 ? b2_[i - 1] : R(0);
+    for (Index i = 0; i < a_.size(); ++i) {
+      const R ai = a_[i], b2 = i > 0 ? b2_[i - 1] : R(0);
       for (int k = 0; k < kChains; ++k) {
         R q = (ai - x[k]) * qcur[k] - b2 * qprev[k];
         q = q == R(0) ? -qcur[k] * eps : q;  // a zero pivot counts as negative
@@ -100,7 +121,7 @@ class TridiagonalTopEigen {
         qprev[k] = qcur[k];
         qcur[k] = q;
       }
-      if (i % 4 != 3) continue;
+      if (i % kRescaleEvery != kRescaleEvery - 1) continue;
       // Rescale (by 1/m, exactly normalizing) only when some chain left [small, big]: on most
       // matrices none does, and a vector division every fourth row doubled the cost.
       R m[kChains];
@@ -123,8 +144,8 @@ class TridiagonalTopEigen {
   /// kChains / (open brackets) points, so two eigenvalues narrow ninefold per pass instead of
   /// twofold. Each is bracketed to ~1e-7 of the spectrum's width: the inverse iteration that
   /// follows converges from there, and the Rayleigh quotient finishes the eigenvalue.
-  void bisect(const Coeffs& a, Index count, const R* guesses) {
-    const Index n = a.size();
+  void bisect(Index count, const R* guesses) {
+    const Index n = a_.size();
     const R width = hi_ - lo_ + std::numeric_limits<R>::min();
     const R eps = Eigen::NumTraits<R>::epsilon();
     const R tol = std::max(R(1e-7), R(8) * eps) * width;
@@ -154,7 +175,7 @@ class TridiagonalTopEigen {
         }
       }
       for (int j = used; j < kChains; ++j) x[j] = x[0];  // idle chains repeat a point
-      count_below(a, x, counts);
+      count_below(x, counts);
       for (int j = 0; j < used; ++j) {  // the (k+1)-th largest eigenvalue has ascending index n-1-k
         const auto k = static_cast<std::size_t>(owner[j]);
         if (counts[j] <= n - 1 - owner[j]) blo_[k] = std::max(blo_[k], x[j]);
@@ -164,13 +185,13 @@ class TridiagonalTopEigen {
     for (std::size_t k = 0; k < ucount; ++k) mid_[k] = blo_[k] + (bhi_[k] - blo_[k]) / 2;
   }
 
-  /// Column i of vectors_: inverse iteration at values_[i], kept orthogonal to columns 0..i-1
+  /// Column i of vectors_: inverse iteration at `shift`, kept orthogonal to columns 0..i-1
   /// (which matters only inside clusters, as in LAPACK's dstein).
-  void inverse_iteration(const Coeffs& a, const Coeffs& b, Index i, R shift, bool warm) {
-    const Index n = a.size();
-    factorize(a, b, shift);
+  void inverse_iteration(Index i, R shift, bool warm) {
+    const Index n = a_.size();
+    factorize(shift);
     auto y = vectors_.col(i);
-    if (!warm)
+    if (!warm || !(y.squaredNorm() > R(0)))
       for (Index t = 0; t < n; ++t) y[t] = R(1) + R(0.125) * R((t * 7 + i * 3) & 7);  // generic start
     // The shift is within 1e-7 of the spectrum's width: each solve shrinks the other components
     // by about that much relative to the gap, so three solves from a generic start, two from a
@@ -185,14 +206,15 @@ class TridiagonalTopEigen {
   }
 
   /// ||T y_i - theta_i y_i|| for the computed pair i.
-  R residual(const Coeffs& a, const Coeffs& b, Index i) const {
+  R residual(Index i) const {
     const auto y = vectors_.col(i);
-    const Index n = a.size();
+    const Index n = a_.size();
+    const R theta = values_[i] / scale_;
     R sum = 0;
     for (Index t = 0; t < n; ++t) {
-      R v = (a[t] - values_[i]) * y[t];
-      if (t > 0) v += b[t - 1] * y[t - 1];
-      if (t + 1 < n) v += b[t] * y[t + 1];
+      R v = (a_[t] - theta) * y[t];
+      if (t > 0) v += b_[t - 1] * y[t - 1];
+      if (t + 1 < n) v += b_[t] * y[t + 1];
       sum += v * v;
     }
     return std::sqrt(sum);
@@ -200,18 +222,19 @@ class TridiagonalTopEigen {
 
   /// y^T T y for a unit vector y.
   template <class V>
-  static R rayleigh_quotient(const Coeffs& a, const Coeffs& b, const V& y) {
+  R rayleigh_quotient(const V& y) const {
     R v = 0;
-    for (Index i = 0; i < a.size(); ++i) v += a[i] * y[i] * y[i] + (i + 1 < a.size() ? R(2) * b[i] * y[i] * y[i + 1] : R(0));
+    const Index n = a_.size();
+    for (Index i = 0; i < n; ++i) v += a_[i] * y[i] * y[i] + (i + 1 < n ? R(2) * b_[i] * y[i] * y[i + 1] : R(0));
     return v;
   }
 
   /// Pivoted LU of T - theta I (LAPACK dgttrf), zero pivots nudged to eps*||T||.
-  void factorize(const Coeffs& a, const Coeffs& b, R theta) {
-    const Index n = a.size();
-    d_ = a.array() - theta;
-    dl_ = b;
-    du_ = b;
+  void factorize(R theta) {
+    const Index n = a_.size();
+    d_ = a_.array() - theta;
+    dl_ = b_;
+    du_ = b_;
     du2_ = RVec::Zero(std::max<Index>(n - 2, 0));
     swap_.assign(static_cast<std::size_t>(std::max<Index>(n - 1, 0)), 0);
     for (Index i = 0; i + 1 < n; ++i) {
@@ -257,14 +280,15 @@ class TridiagonalTopEigen {
     }
   }
 
-  RVec b2_, values_, residuals_, d_, dl_, du_, du2_, inv_d_;
+  RVec a_, b_, b2_, guesses_, values_, residuals_, d_, dl_, du_, du2_, inv_d_;  // a_, b_: T / scale_
+  R scale_ = 1;
+  std::vector<unsigned char> warm_, has_vector_;  // per column: start warm / computed by this call
   std::vector<R> blo_, bhi_, mid_;
   std::vector<Index> open_;
   RMat vectors_;
   std::vector<unsigned char> swap_;
   R lo_ = 0, hi_ = 0, norm_ = 0, tol_ = 0;
   Index n_ = 0;
-  bool warm_ = false;
 };
 
 }  // namespace monarch::detail
