@@ -218,17 +218,22 @@ class LeadingSvd {
   /// Sets Q_.col(j) to a random unit vector orthogonal to columns 0..j-1; false if none is left.
   bool start_vector(Index j, Rng& rng) {
     w_.resize(G_.rows());
-    for (Index i = 0; i < w_.size(); ++i) w_[i] = rng.uniform_scalar<T>(1.0);
-    const R before = w_.norm();
-    orthogonalize(j);
-    const R norm = w_.norm();
-    // A random direction keeps about sqrt((n-j)/n) of its length outside a j-dimensional
-    // subspace; far less means it lay (numerically) inside it. (A fixed 0.5 declined slices
-    // whose Krylov space became invariant one or two steps before the full dimension.)
     const Index n = w_.size();
-    if (!(norm > R(0.25) * before * std::sqrt(R(n - j) / R(n)))) return false;
-    Q_.col(j) = w_ * (R(1) / norm);
-    return true;
+    // A random direction keeps about sqrt((n-j)/n) of its length outside a j-dimensional
+    // subspace; far less means it lay (numerically) inside it. Near the full dimension a fair
+    // draw can still fall short, so three draws are allowed. (A fixed 0.5 with one draw declined
+    // slices whose Krylov space became invariant a step or two before the full dimension.)
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      for (Index i = 0; i < n; ++i) w_[i] = rng.uniform_scalar<T>(1.0);
+      const R before = w_.norm();
+      orthogonalize(j);
+      const R norm = w_.norm();
+      if (norm > R(0.25) * before * std::sqrt(R(n - j) / R(n))) {
+        Q_.col(j) = w_ * (R(1) / norm);
+        return true;
+      }
+    }
+    return false;
   }
 
   /// w_ -= Q_[:, :j] Q_[:, :j]^H w_, repeated once when the first pass removed most of w_ (the

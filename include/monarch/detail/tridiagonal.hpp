@@ -198,7 +198,8 @@ class TridiagonalTopEigen {
     // warm one, reach rounding level.
     for (int it = 0; it < (warm ? 2 : 3); ++it) {
       solve(y);
-      for (Index k = 0; k < i; ++k) y -= vectors_.col(k).dot(y) * vectors_.col(k);
+      for (Index k = 0; k < i; ++k)  // against this call's vectors only (others may be stale)
+        if (has_vector_[static_cast<std::size_t>(k)]) y -= vectors_.col(k).dot(y) * vectors_.col(k);
       const R nrm = y.norm();
       if (!(nrm > R(0))) break;
       y *= R(1) / nrm;
