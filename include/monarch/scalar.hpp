@@ -1,6 +1,7 @@
 // monarch: the scalar types the library supports and small helpers over them.
 #pragma once
 
+#include <cmath>
 #include <complex>
 #include <cstddef>
 #include <type_traits>
@@ -48,6 +49,15 @@ constexpr T conj(const T& x) {
   } else {
     return x;
   }
+}
+
+/// x *= 2^e for a matrix or vector x, exactly, in two factors: 2^e alone can over- or
+/// underflow when x's magnitude is near the ends of the exponent range.
+template <class X>
+void scale_by_pow2(X& x, int e) {
+  using R = real_t<typename X::Scalar>;
+  x *= std::ldexp(R(1), e / 2);
+  x *= std::ldexp(R(1), e - e / 2);
 }
 
 template <class T>

@@ -98,8 +98,10 @@ class LeadingSvd {
     const int exponent = std::ilogb(scale);
     const int safe = std::numeric_limits<R>::max_exponent / 4;
     const R pow2 = exponent > safe || exponent < -safe ? std::ldexp(R(1), exponent) : R(1);
-    // Two factors: 2^-exponent alone overflows when max|S| is subnormal.
-    if (pow2 != R(1)) Ss_ = S * std::ldexp(R(1), -exponent / 2) * std::ldexp(R(1), exponent / 2 - exponent);
+    if (pow2 != R(1)) {
+      Ss_ = S;
+      scale_by_pow2(Ss_, -exponent);
+    }
     const Mat& Sw = pow2 != R(1) ? Ss_ : S;
     G_.setZero(S.cols(), S.cols());  // Hermitian rank-k update: half the flops of a GEMM
     G_.template selfadjointView<Eigen::Lower>().rankUpdate(Sw.adjoint());
@@ -260,13 +262,7 @@ class LeadingSvd {
   /// its bracket) fails without the (c+1)-th vector, returning the ratio against that bound.
   R check(Index steps, Index c) {
     // A later check's T extends the earlier one: its Ritz values are good first probes.
-    const R* guesses = nullptr;
-    if (checked_) {
-      guesses_ = tri_.values();
-      guesses = guesses_.data();
-    }
-    const auto a = alpha_.head(steps), offdiag = beta_.head(steps - 1);
-    tri_.compute(a, offdiag, c + 1, guesses, c);
+    tri_.compute(alpha_.head(steps), beta_.head(steps - 1), c + 1, checked_ ? tri_.values().data() : nullptr, c);
     checked_ = true;
     const RVec& theta = tri_.values();  // descending
     const auto& Y = tri_.vectors();
@@ -275,12 +271,13 @@ class LeadingSvd {
     const R res = std::sqrt((b * Y.row(steps - 1).head(c)).squaredNorm() + rho.head(c).squaredNorm());
     // theta_c is known to within the bracket, so the gap is at most theta_{c-1} - theta_c + width:
     // a check that fails even that bound is decided without the (c+1)-th vector.
+    const auto too_small = [&](R gap) { return !(theta[0] > R(0)) || !(gap >= gap_min * theta[0]); };
     const R gap_bound = theta[c - 1] - (theta[c] - tri_.bracket_width());
-    if (!(theta[0] > R(0)) || !(gap_bound >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
+    if (too_small(gap_bound)) return std::numeric_limits<R>::infinity();
     if (res > tau * gap_bound) return res / (tau * gap_bound);
     tri_.add_vector(c);
     const R gap = theta[c - 1] - (theta[c] + std::hypot(b * Y(steps - 1, c), rho[c]));
-    if (!(theta[0] > R(0)) || !(gap >= gap_min * theta[0])) return std::numeric_limits<R>::infinity();
+    if (too_small(gap)) return std::numeric_limits<R>::infinity();
     const R ratio = res / (tau * gap);
     if (ratio <= R(1)) ritz_vectors_ = Y.leftCols(c).template cast<T>();
     return ratio;
@@ -290,7 +287,7 @@ class LeadingSvd {
   bool checked_ = false;  ///< a check of this run has filled tri_ (its values guide the next)
   Mat Ss_, G_, Q_, V_, B_, ritz_vectors_;
   Vec w_, h_, h2_, r_;
-  RVec alpha_, beta_, guesses_;
+  RVec alpha_, beta_;
   TridiagonalTopEigen<R> tri_;
 };
 

@@ -29,29 +29,31 @@ class TridiagonalTopEigen {
   /// vector are Rayleigh quotients; the others are known to within bracket_width(). `guesses`
   /// (count values, descending, or null), e.g. the eigenvalues of a leading block of T from an
   /// earlier call, only place the first probes: every probe is classified by a Sturm count, so
-  /// any guess is safe, and a good one saves about half the passes. With guesses, the vectors
-  /// the previous call computed (zero-padded) also start the inverse iteration.
+  /// any guess is safe (they may point into values()), and a good one saves about half the
+  /// passes. With guesses, the vectors the previous call computed (zero-padded) also start the
+  /// inverse iteration.
   void compute(const Coeffs& a, const Coeffs& b, Index count, const R* guesses = nullptr, Index with_vectors = -1) {
     const Index n = a.size();
-    n_ = n;
+    // Gershgorin interval and norm (the scale for perturbing zero pivots) of the caller's T.
+    R lo = a[0], hi = a[0], norm = 0;
+    for (Index i = 0; i < n; ++i) {
+      const R off = (i > 0 ? std::abs(b[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b[i]) : R(0));
+      lo = std::min(lo, a[i] - off);
+      hi = std::max(hi, a[i] + off);
+      norm = std::max(norm, std::abs(a[i]) + off);
+    }
     // Everything runs on T / 2^e with ||T / 2^e|| in [1, 2) (exact): the Sturm chains' range
     // checks and the zero-pivot floor assume a unit scale, whatever the scale of the caller's T.
-    R norm = 0;
-    for (Index i = 0; i < n; ++i)
-      norm = std::max(norm, std::abs(a[i]) + (i > 0 ? std::abs(b[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b[i]) : R(0)));
     const int exponent = norm > R(0) && std::isfinite(norm) ? std::ilogb(norm) : 0;
     scale_ = std::ldexp(R(1), exponent);
-    a_ = scaled(a, -exponent);
-    b_ = scaled(b, -exponent);
+    a_ = a;
+    b_ = b;
+    scale_by_pow2(a_, -exponent);
+    scale_by_pow2(b_, -exponent);
     b2_ = b_.cwiseAbs2();
-    lo_ = hi_ = a_[0];  // Gershgorin interval, and the scale for perturbing zero pivots
-    norm_ = 0;
-    for (Index i = 0; i < n; ++i) {
-      const R off = (i > 0 ? std::abs(b_[i - 1]) : R(0)) + (i + 1 < n ? std::abs(b_[i]) : R(0));
-      lo_ = std::min(lo_, a_[i] - off);
-      hi_ = std::max(hi_, a_[i] + off);
-      norm_ = std::max(norm_, std::abs(a_[i]) + off);
-    }
+    lo_ = lo / scale_;
+    hi_ = hi / scale_;
+    norm_ = norm / scale_;
     // A column starts warm only if the previous call computed it (columns it skipped may be zero).
     const bool extends = guesses != nullptr && vectors_.cols() == count && vectors_.rows() <= n;
     warm_.assign(static_cast<std::size_t>(count), 0);
@@ -60,7 +62,10 @@ class TridiagonalTopEigen {
     const Index old_rows = extends ? vectors_.rows() : 0;
     vectors_.conservativeResize(n, count);
     vectors_.bottomRows(n - old_rows).setZero();
-    if (guesses != nullptr) guesses_ = scaled(Eigen::Map<const RVec>(guesses, count), -exponent);
+    if (guesses != nullptr) {  // copied before values_ changes: guesses may point into values()
+      guesses_ = Eigen::Map<const RVec>(guesses, count);
+      scale_by_pow2(guesses_, -exponent);
+    }
     bisect(count, guesses != nullptr ? guesses_.data() : nullptr);
     values_ = Eigen::Map<const RVec>(mid_.data(), count) * scale_;
     residuals_.setConstant(count, std::numeric_limits<R>::infinity());
@@ -77,7 +82,7 @@ class TridiagonalTopEigen {
 
   /// How far an eigenvalue without a vector may be from values()[i]: the bisection tolerance
   /// plus the Sturm count's own rounding (a few eps ||T||; n eps ||T|| to be safe).
-  R bracket_width() const { return (tol_ + R(n_) * Eigen::NumTraits<R>::epsilon() * norm_) * scale_; }
+  R bracket_width() const { return (tol_ + R(a_.size()) * Eigen::NumTraits<R>::epsilon() * norm_) * scale_; }
 
   const RVec& values() const { return values_; }
   /// ||T y_i - values()[i] y_i||: how far each computed pair is from an exact one (tiny unless
@@ -93,12 +98,6 @@ class TridiagonalTopEigen {
   /// a factor of at least about eps * min(|a_i - x|, b_i^2) and at most 3: float's range allows
   /// one row, double's four.
   static constexpr int kRescaleEvery = std::numeric_limits<R>::max_exponent >= 1024 ? 4 : 1;
-
-  /// v * 2^e, exact (in two steps, so that 2^e itself never overflows or underflows).
-  template <class V>
-  static RVec scaled(const V& v, int e) {
-    return v * std::ldexp(R(1), e / 2) * std::ldexp(R(1), e - e / 2);
-  }
 
   /// counts[k] = number of eigenvalues of T below x[k], k < kChains. Uses the Sturm sequence
   /// q_i = det(T_i - x I) (sign changes = negative pivots of T - x I = L D L^T) with
@@ -289,7 +288,6 @@ class TridiagonalTopEigen {
   RMat vectors_;
   std::vector<unsigned char> swap_;
   R lo_ = 0, hi_ = 0, norm_ = 0, tol_ = 0;
-  Index n_ = 0;
 };
 
 }  // namespace monarch::detail
