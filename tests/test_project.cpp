@@ -236,6 +236,74 @@ TEST(Project, FastPathHoldsAtAnyScaleInFloat) {
   }
 }
 
+/// The register Lanczos kernels (detail/kernels/lanczos_step.hpp) for vector type V against their
+/// definition in the wider precision: y = G q_j, alpha = q_j^T G q_j, w = (I - Q Q^T)(G q_j -
+/// alpha q_j - beta_prev q_{j-1}), beta = ||w||, for every n up to the kernels' limit (register
+/// tails) and a few basis sizes.
+template <class V, int MaxNV>
+void check_lanczos_step() {
+  using T = typename V::Scalar;
+  using W = wider_t<T>;
+  const Index max_n = Index(MaxNV) * V::width;
+  for (Index n = 1; n <= max_n; n += (n < 2 * V::width ? 1 : V::width - 1)) {
+    for (Index j : {Index(0), Index(1), Index(5)}) {
+      if (j + 1 > n) continue;
+      SCOPED_TRACE(::testing::Message() << "n = " << n << ", j = " << j);
+      const Dense<T> X = random_matrix<T, Dense<T>>(n, n, 7 + n);
+      const Dense<T> G = X.transpose() * X;  // symmetric, as a Gram matrix
+      const Dense<T> Q = Eigen::HouseholderQR<Dense<T>>(random_matrix<T, Dense<T>>(n, j + 1, 11 + j))
+                             .householderQ() * Dense<T>::Identity(n, j + 1);
+      const T beta_prev = T(0.75);
+      Eigen::Matrix<T, Eigen::Dynamic, 1> y(n), w(n), h(j + 1);
+      detail::kernels::gemv_in_registers<V, MaxNV>(n, n, G.data(), Q.col(j).data(), y.data());
+      const auto r = detail::kernels::lanczos_step<V, MaxNV>(n, y.data(), Q.data(), j, beta_prev, w.data(), h.data());
+
+      const Dense<W> Gw = G.template cast<W>(), Qw = Q.template cast<W>();
+      const auto qj = Qw.col(j);
+      EXPECT_LE(relative_error(y, (Gw * qj).eval()), tolerance<T>(n));
+      const W alpha = qj.dot(Gw * qj);
+      Eigen::Matrix<W, Eigen::Dynamic, 1> w0 = Gw * qj - alpha * qj;
+      if (j > 0) w0 -= W(beta_prev) * Qw.col(j - 1);
+      const Eigen::Matrix<W, Eigen::Dynamic, 1> want = w0 - Qw * (Qw.transpose() * w0);
+      const double scale = double(Gw.norm());
+      EXPECT_LE(std::abs(double(r.alpha) - double(alpha)), tolerance<T>(n * (j + 2)) * scale);
+      EXPECT_LE(double((w.template cast<W>() - want).norm()), tolerance<T>(n * (j + 2)) * scale);
+      EXPECT_LE(std::abs(double(r.beta) - double(want.norm())), tolerance<T>(n * (j + 2)) * scale);
+    }
+  }
+}
+
+TEST(Project, RegisterLanczosStepMatchesDefinition) {
+  namespace kn = detail::kernels;
+  check_lanczos_step<kn::PortableVec<float, kn::portable_width<float>>, 4>();
+  check_lanczos_step<kn::PortableVec<double, kn::portable_width<double>>, 4>();
+  constexpr auto pf = kn::best_path<float>();
+  constexpr auto pd = kn::best_path<double>();
+  check_lanczos_step<kn::VecFor<float, pf>::type, kn::lanczos_step_vectors<float, pf>()>();
+  check_lanczos_step<kn::VecFor<double, pd>::type, kn::lanczos_step_vectors<double, pd>()>();
+}
+
+TEST(Project, RegisterAndGenericLanczosStepsGiveTheSameTriples) {
+  // The slice sizes the register step takes on this build (and one past them, where the generic
+  // step runs): both certify and agree with the full SVD's leading triple.
+  constexpr auto path = detail::kernels::best_path<double>();
+  const Index limit = detail::kernels::lanczos_step_max_size<double, path>();
+  for (Index n : {Index(8), Index(13), limit, limit + 1}) {
+    SCOPED_TRACE(n);
+    const Dense<double> S = random_matrix<double, Dense<double>>(n + 3, n, 40 + n);
+    const Eigen::BDCSVD<Dense<double>> full(S, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    const Dense<double> want = full.singularValues()[0] * full.matrixU().col(0) * full.matrixV().col(0).transpose();
+    for (bool registers : {true, false}) {
+      detail::LeadingSvd<double> lanczos;
+      lanczos.register_steps = registers;
+      detail::TruncatedSvd<double> out;
+      ASSERT_TRUE(lanczos.compute(S, 1, 99, out)) << "registers " << registers;
+      const Dense<double> got = out.sigma[0] * out.U.col(0) * out.V.col(0).transpose();
+      EXPECT_LE(relative_error(got, want), 1e-9) << "registers " << registers;
+    }
+  }
+}
+
 TEST(Project, TridiagonalTopEigenpairsMatchDenseEigensolver) {
   // The Lanczos certificate rests on these pairs: eigenvalues (Sturm multisection) against
   // Eigen's dense solver on the same T, eigenvectors by their own residual and orthonormality.

@@ -23,6 +23,7 @@
 #include <limits>
 
 #include "../scalar.hpp"
+#include "kernels/lanczos_step.hpp"
 #include "random.hpp"
 #include "tridiagonal.hpp"
 
@@ -103,7 +104,7 @@ class LeadingSvd {
       scale_by_pow2(Ss_, -exponent);
     }
     const Mat& Sw = pow2 != R(1) ? Ss_ : S;
-    G_.setZero(S.cols(), S.cols());  // Hermitian rank-k update: half the flops of a GEMM
+    G_.setZero(n, n);  // Hermitian rank-k update: half the flops of a GEMM
     G_.template selfadjointView<Eigen::Lower>().rankUpdate(Sw.adjoint());
     G_.template triangularView<Eigen::StrictlyUpper>() = G_.adjoint();
     const Index steps = lanczos(c, seed);
@@ -159,6 +160,9 @@ class LeadingSvd {
   static R default_tau() { return std::pow(Eigen::NumTraits<R>::epsilon(), R(0.75)); }
   R gap_min = default_gap_min();
   R tau = default_tau();
+  /// Real slices with n within the register budget run their steps on the register kernels
+  /// (kernels/lanczos_step.hpp); false forces the generic Eigen steps (tests compare the two).
+  bool register_steps = true;
   /// Lanczos steps of the last compute() (0 if it declined), for diagnostics.
   Index last_steps() const { return last_steps_; }
 
@@ -173,6 +177,7 @@ class LeadingSvd {
     Q_.resize(n, max_steps + 1);
     alpha_.resize(max_steps);
     beta_.resize(max_steps);
+    scratch_.resize(max_steps + 1);
     Rng rng(seed);
     checked_ = false;
     if (!start_vector(0, rng)) return 0;
@@ -182,15 +187,7 @@ class LeadingSvd {
     Index prev_steps = 0;
     R prev_ratio = 0;
     for (Index j = 0; j < max_steps; ++j) {
-      w_.noalias() = G_ * Q_.col(j);
-      // The three-term recurrence first, then one full reorthogonalization pass that removes
-      // what rounding left (its j-th coefficient corrects alpha_j). Left to the full pass alone,
-      // the recurrence's large components made the DGKS test ask for a second pass every step.
-      alpha_[j] = std::real(Q_.col(j).dot(w_));
-      w_ -= alpha_[j] * Q_.col(j);
-      if (j > 0) w_ -= beta_[j - 1] * Q_.col(j - 1);
-      alpha_[j] += std::real(orthogonalize(j + 1)[j]);
-      beta_[j] = w_.norm();
+      step(j);
       const Index steps = j + 1;
       if (steps < n) {
         if (beta_[j] > tiny) {
@@ -216,6 +213,36 @@ class LeadingSvd {
     }
     return 0;
   }
+
+  /// w_ = the next Lanczos vector before normalization; sets alpha_[j] and beta_[j]. The three-term
+  /// recurrence first, then one full reorthogonalization pass that removes what rounding left
+  /// (its j-th coefficient corrects alpha_j). Left to the full pass alone, the recurrence's large
+  /// components made the DGKS test ask for a second pass every step.
+  void step(Index j) {
+    const Index n = G_.rows();
+    if constexpr (kRegisterLimit > 0) {
+      if (register_steps && n <= kRegisterLimit) {
+        using V = typename kernels::VecFor<T, kPath>::type;
+        constexpr int NV = kernels::lanczos_step_vectors<T, kPath>();
+        y_.resize(n);
+        kernels::gemv_in_registers<V, NV>(n, n, G_.data(), Q_.col(j).data(), y_.data());
+        const auto r = kernels::lanczos_step<V, NV>(n, y_.data(), Q_.data(), j, j > 0 ? beta_[j - 1] : T(0),
+                                                    w_.data(), scratch_.data());
+        alpha_[j] = r.alpha;
+        beta_[j] = r.beta;
+        return;
+      }
+    }
+    w_.noalias() = G_ * Q_.col(j);
+    alpha_[j] = std::real(Q_.col(j).dot(w_));
+    w_ -= alpha_[j] * Q_.col(j);
+    if (j > 0) w_ -= beta_[j - 1] * Q_.col(j - 1);
+    alpha_[j] += std::real(orthogonalize(j + 1)[j]);
+    beta_[j] = w_.norm();
+  }
+
+  static constexpr kernels::KernelPath kPath = kernels::best_path<T>();
+  static constexpr Index kRegisterLimit = kernels::lanczos_step_max_size<T, kPath>();
 
   /// Sets Q_.col(j) to a random unit vector orthogonal to columns 0..j-1; false if none is left.
   bool start_vector(Index j, Rng& rng) {
@@ -286,7 +313,7 @@ class LeadingSvd {
   Index last_steps_ = 0;
   bool checked_ = false;  ///< a check of this run has filled tri_ (its values guide the next)
   Mat Ss_, G_, Q_, V_, B_, ritz_vectors_;
-  Vec w_, h_, h2_, r_;
+  Vec w_, h_, h2_, r_, scratch_, y_;
   RVec alpha_, beta_;
   TridiagonalTopEigen<R> tri_;
 };

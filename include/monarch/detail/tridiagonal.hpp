@@ -168,7 +168,7 @@ class TridiagonalTopEigen {
           // First pass with a guess g: probes g - tol, g, then g + tol * 8^i, widening upwards
           // (Ritz values of a longer Lanczos run only grow). Otherwise equally spaced.
           x[used] = pass == 0 && guesses != nullptr
-                        ? guesses[k] + (j < 2 ? R(j) - R(1) : std::pow(R(8), R(j - 2))) * tol
+                        ? guesses[k] + (j < 2 ? R(j) - R(1) : std::ldexp(R(1), 3 * static_cast<int>(j - 2))) * tol
                         : blo_[k] + (bhi_[k] - blo_[k]) * R(j + 1) / R(per + 1);
           owner[used] = open_[o];
         }

@@ -57,6 +57,27 @@ constexpr KernelPath best_path() {
   return KernelPath::portable;
 }
 
+/// The vector type of a path for scalar T and the vector registers its ISA has.
+template <class V, int Registers>
+struct VecInfo {
+  using type = V;
+  static constexpr int registers = Registers;
+};
+template <class T, KernelPath P>
+struct VecFor : VecInfo<PortableVec<T, portable_width<T>>, 16> {};
+#if defined(MONARCH_HAVE_AVX2)
+template <>
+struct VecFor<float, KernelPath::avx2> : VecInfo<Avx2Float, 16> {};
+template <>
+struct VecFor<double, KernelPath::avx2> : VecInfo<Avx2Double, 16> {};
+#endif
+#if defined(MONARCH_HAVE_AVX512)
+template <>
+struct VecFor<float, KernelPath::avx512> : VecInfo<Avx512Float, 32> {};
+template <>
+struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
+#endif
+
 /// A settable override for tests and benchmarks; zero / automatic fields mean "policy decides".
 struct KernelOverride {
   KernelPath path = KernelPath::automatic;

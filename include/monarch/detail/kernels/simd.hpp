@@ -1,7 +1,7 @@
 // monarch::detail::kernels: the few vector operations the micro-kernels need, once per ISA (the
 // "packet" idea of Eigen). Each type V offers, for its scalar V::Scalar and lane count V::width:
 //   zero(), load(p), load_partial(p, n), broadcast(p), fma(a, b, c) = a*b + c, add(a, b),
-//   store(p), store_partial(p, n)
+//   store(p), store_partial(p, n), sum() (of the lanes)
 // The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
 // it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
@@ -75,6 +75,11 @@ struct PortableVec {
   void store_partial(T* p, int n) const {
     for (int i = 0; i < n; ++i) p[i] = v[i];
   }
+  T sum() const {
+    T s = v[0];
+    for (int i = 1; i < W; ++i) s += v[i];
+    return s;
+  }
 };
 
 /// Lane count of the portable path: 32 bytes of real lanes (one AVX register, two SSE ones).
@@ -97,6 +102,11 @@ struct Avx2Float {
   static Avx2Float add(Avx2Float a, Avx2Float b) { return {_mm256_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  float sum() const {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+  }
 };
 struct Avx2Double {
   using Scalar = double;
@@ -113,6 +123,10 @@ struct Avx2Double {
   static Avx2Double add(Avx2Double a, Avx2Double b) { return {_mm256_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm256_maskstore_pd(p, mask(n), v); }
+  double sum() const {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
 };
 #endif
 
@@ -130,6 +144,14 @@ struct Avx512Float {
   static Avx512Float add(Avx512Float a, Avx512Float b) { return {_mm512_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // By halves: GCC 12's _mm512_reduce_add_* warns -Wmaybe-uninitialized in its own header.
+  float sum() const {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+  }
 };
 struct Avx512Double {
   using Scalar = double;
@@ -146,6 +168,11 @@ struct Avx512Double {
   static Avx512Double add(Avx512Double a, Avx512Double b) { return {_mm512_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, mask(n), v); }
+  double sum() const {
+    const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+  }
 };
 #endif
 
