@@ -227,6 +227,37 @@ TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
   MONARCH_EXPECT_CLOSE(T, Cr, want, K);
 }
 
+/// gram_matrix for vector type V against the naive triple loop, over sizes with row-tile and
+/// panel tails (and the mirror) on both sides.
+template <class V, int MR, int NV>
+void check_gram_matrix() {
+  using T = typename V::Scalar;
+  for (Index m : {1, 5, 64}) {
+    for (Index n : {1, 3, 17, 64, 70}) {
+      SCOPED_TRACE(::testing::Message() << m << " x " << n);
+      const Dense<T> S = random_matrix<T, Dense<T>>(m, n, 5 + m * n);
+      std::vector<T> pack(static_cast<std::size_t>(kn::packed_panels_size(m, n, NV * V::width)));
+      Dense<T> G(n, n);
+      kn::gram_matrix<V, MR, NV>(m, n, S.data(), G.data(), pack.data());
+      Dense<wider_t<T>> want = Dense<wider_t<T>>::Zero(n, n);
+      for (Index i = 0; i < n; ++i)
+        for (Index j = 0; j < n; ++j)
+          for (Index k = 0; k < m; ++k) want(i, j) += wider_t<T>(S(k, i)) * wider_t<T>(S(k, j));
+      MONARCH_EXPECT_CLOSE(T, G, want, m);
+      EXPECT_TRUE(G == G.transpose()) << "the Gram matrix must be exactly symmetric";
+    }
+  }
+}
+
+TEST(KernelBuildingBlocks, GramMatrixMatchesNaiveLoop) {
+  check_gram_matrix<kn::PortableVec<float, kn::portable_width<float>>, 4, 2>();
+  check_gram_matrix<kn::PortableVec<double, kn::portable_width<double>>, 4, 2>();
+  using F = kn::VecFor<float, kn::best_path<float>()>;
+  using D = kn::VecFor<double, kn::best_path<double>()>;
+  check_gram_matrix<F::type, kn::RegisterTiles<F::registers>::gemm_mr(2), 2>();
+  check_gram_matrix<D::type, kn::RegisterTiles<D::registers>::gemm_mr(2), 2>();
+}
+
 TEST(KernelPolicy, OverrideIsScopedAndTilesDoNotDependOnThreads) {
   const Shape sh = Shape::square(64);
   const auto automatic = kn::plan_kernels<float>(sh);

@@ -24,6 +24,7 @@
 
 #include "../scalar.hpp"
 #include "kernels/lanczos_step.hpp"
+#include "kernels/micro_kernels.hpp"
 #include "random.hpp"
 #include "tridiagonal.hpp"
 
@@ -104,9 +105,7 @@ class LeadingSvd {
       scale_by_pow2(Ss_, -exponent);
     }
     const Mat& Sw = pow2 != R(1) ? Ss_ : S;
-    G_.setZero(n, n);  // Hermitian rank-k update: half the flops of a GEMM
-    G_.template selfadjointView<Eigen::Lower>().rankUpdate(Sw.adjoint());
-    G_.template triangularView<Eigen::StrictlyUpper>() = G_.adjoint();
+    gram(Sw);
     const Index steps = lanczos(c, seed);
     last_steps_ = steps;
     if (steps == 0) return false;
@@ -127,6 +126,25 @@ class LeadingSvd {
       out.V.noalias() = V_ * small.matrixV();
     }
     return true;
+  }
+
+  /// G_ = S^H S: by the register kernels' Gram tiles where the steps run on them, else by
+  /// Eigen's Hermitian rank-k update (half the flops of a GEMM).
+  void gram(const Mat& S) {
+    const Index n = S.cols();
+    G_.resize(n, n);
+    if constexpr (kRegisterLimit > 0) {
+      if (register_path(n)) {
+        using V = typename kernels::VecFor<T, kPath>::type;
+        constexpr int NV = 2, MR = kernels::RegisterTiles<kernels::VecFor<T, kPath>::registers>::gemm_mr(NV);
+        pack_.resize(kernels::packed_panels_size(S.rows(), n, NV * V::width));
+        kernels::gram_matrix<V, MR, NV>(S.rows(), n, S.data(), G_.data(), pack_.data());
+        return;
+      }
+    }
+    G_.setZero();
+    G_.template selfadjointView<Eigen::Lower>().rankUpdate(S.adjoint());
+    G_.template triangularView<Eigen::StrictlyUpper>() = G_.adjoint();
   }
 
   /// max |S(i,j)|, with independent running maxima (one chain would wait on each max's latency).
@@ -221,7 +239,7 @@ class LeadingSvd {
   void step(Index j) {
     const Index n = G_.rows();
     if constexpr (kRegisterLimit > 0) {
-      if (register_steps && n <= kRegisterLimit) {
+      if (register_path(n)) {
         using V = typename kernels::VecFor<T, kPath>::type;
         constexpr int NV = kernels::lanczos_step_vectors<T, kPath>();
         y_.resize(n);
@@ -243,6 +261,7 @@ class LeadingSvd {
 
   static constexpr kernels::KernelPath kPath = kernels::best_path<T>();
   static constexpr Index kRegisterLimit = kernels::lanczos_step_max_size<T, kPath>();
+  bool register_path(Index n) const { return register_steps && n <= kRegisterLimit; }
 
   /// Sets Q_.col(j) to a random unit vector orthogonal to columns 0..j-1; false if none is left.
   bool start_vector(Index j, Rng& rng) {
@@ -313,7 +332,7 @@ class LeadingSvd {
   Index last_steps_ = 0;
   bool checked_ = false;  ///< a check of this run has filled tri_ (its values guide the next)
   Mat Ss_, G_, Q_, V_, B_, ritz_vectors_;
-  Vec w_, h_, h2_, r_, scratch_, y_;
+  Vec w_, h_, h2_, r_, scratch_, y_, pack_;
   RVec alpha_, beta_;
   TridiagonalTopEigen<R> tri_;
 };
