@@ -245,7 +245,7 @@ void check_lanczos_step() {
   using T = typename V::Scalar;
   using W = wider_t<T>;
   const Index max_n = Index(MaxNV) * V::width;
-  for (Index n = 1; n <= max_n; n += (n < 2 * V::width ? 1 : V::width - 1)) {
+  for (Index n = 1; n <= max_n; ++n) {
     for (Index j : {Index(0), Index(1), Index(5)}) {
       if (j + 1 > n) continue;
       SCOPED_TRACE(::testing::Message() << "n = " << n << ", j = " << j);
@@ -269,6 +269,18 @@ void check_lanczos_step() {
       EXPECT_LE(std::abs(double(r.alpha) - double(alpha)), tolerance<T>(n * (j + 2)) * scale);
       EXPECT_LE(double((w.template cast<W>() - want).norm()), tolerance<T>(n * (j + 2)) * scale);
       EXPECT_LE(std::abs(double(r.beta) - double(want.norm())), tolerance<T>(n * (j + 2)) * scale);
+
+      // y nearly inside span(Q): one Gram-Schmidt pass leaves w far from orthogonal to Q
+      // (rounding of the removed part, relative to the small rest); the DGKS second pass must run.
+      if (n < j + 2) continue;
+      const T small = T(1e3) * std::sqrt(Eigen::NumTraits<T>::epsilon());
+      const Eigen::Matrix<T, Eigen::Dynamic, 1> y2 =
+          Q * random_matrix<T, Dense<T>>(j + 1, 1, 3 + n) + small * random_matrix<T, Dense<T>>(n, 1, 4 + n);
+      const auto r2 = detail::kernels::lanczos_step<V, MaxNV>(n, y2.data(), Q.data(), j, beta_prev, w.data(), h.data());
+      const Eigen::Matrix<W, Eigen::Dynamic, 1> ww = w.template cast<W>();
+      EXPECT_LE(double((Qw.transpose() * ww).norm()), tolerance<T>(n * (j + 2)) * double(ww.norm()))
+          << "w must be orthogonal to q_0..q_j to working precision";
+      EXPECT_LE(std::abs(double(r2.beta) - double(ww.norm())), tolerance<T>(n) * double(ww.norm()));
     }
   }
 }
@@ -286,12 +298,16 @@ TEST(Project, RegisterLanczosStepMatchesDefinition) {
 TEST(Project, RegisterAndGenericLanczosStepsGiveTheSameTriples) {
   // The slice sizes the register step takes on this build (and one past them, where the generic
   // step runs): both certify and agree with the full SVD's leading triple.
+  // (A build with only the portable path has no register limit: both runs take the generic step.)
   constexpr auto path = detail::kernels::best_path<double>();
   const Index limit = detail::kernels::lanczos_step_max_size<double, path>();
-  for (Index n : {Index(8), Index(13), limit, limit + 1}) {
+  std::vector<Index> sizes{8, 13};
+  if (limit > 0) sizes.insert(sizes.end(), {limit, limit + 1});
+  for (Index n : sizes) {
     SCOPED_TRACE(n);
     const Dense<double> S = random_matrix<double, Dense<double>>(n + 3, n, 40 + n);
-    const Eigen::BDCSVD<Dense<double>> full(S, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    // JacobiSVD: Eigen 3.4's BDCSVD occasionally returns wrong vectors (detail/leading_svd.hpp).
+    const Eigen::JacobiSVD<Dense<double>> full(S, Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Dense<double> want = full.singularValues()[0] * full.matrixU().col(0) * full.matrixV().col(0).transpose();
     for (bool registers : {true, false}) {
       detail::LeadingSvd<double> lanczos;

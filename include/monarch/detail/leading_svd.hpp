@@ -178,8 +178,10 @@ class LeadingSvd {
   static R default_tau() { return std::pow(Eigen::NumTraits<R>::epsilon(), R(0.75)); }
   R gap_min = default_gap_min();
   R tau = default_tau();
-  /// Real slices with n within the register budget run their steps on the register kernels
-  /// (kernels/lanczos_step.hpp); false forces the generic Eigen steps (tests compare the two).
+  /// Real slices with n within the register budget form G and run their steps on the register
+  /// kernels (kernels::gram_matrix, kernels/lanczos_step.hpp); false forces Eigen's rank update
+  /// and steps (tests compare the two). Chosen at compile time by the best ISA compiled in (the
+  /// multiply's KernelOverride does not reach it).
   bool register_steps = true;
   /// Lanczos steps of the last compute() (0 if it declined), for diagnostics.
   Index last_steps() const { return last_steps_; }

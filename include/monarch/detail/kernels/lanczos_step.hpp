@@ -6,6 +6,7 @@
 // less. Both are bound by loads (G alone is 512 vector loads at n = 64 in double).
 #pragma once
 
+#include <cassert>
 #include <cmath>
 #include <type_traits>
 
@@ -27,9 +28,12 @@ template <class T, KernelPath P>
 constexpr int lanczos_step_vectors() {
   return VecFor<T, P>::registers >= 32 ? 8 : 4;
 }
+/// 0 (use the Eigen step) for complex scalars, and on the portable path, where these kernels
+/// measured slower than Eigen's (a generic x86-64 build has 16 SSE registers for 2 x 4 vectors).
 template <class T, KernelPath P>
 constexpr Index lanczos_step_max_size() {
-  return is_complex_v<T> ? 0 : Index(lanczos_step_vectors<T, P>()) * VecFor<T, P>::type::width;
+  if (is_complex_v<T> || P == KernelPath::portable || P == KernelPath::reference) return 0;
+  return Index(lanczos_step_vectors<T, P>()) * VecFor<T, P>::type::width;
 }
 
 namespace lanczos_detail {
@@ -44,9 +48,11 @@ struct Block {
   int tail;
 
   explicit Block(int tail_lanes) : tail(tail_lanes) {
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) v[k] = V::zero();
   }
   void load(const T* p) {
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) v[k] = load_one(p, k);
   }
   V load_one(const T* p, int k) const {
@@ -54,20 +60,24 @@ struct Block {
   }
   T dot(const T* p) const {
     V acc = V::zero();
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) acc = V::fma(load_one(p, k), v[k], acc);
     return acc.sum();
   }
   T squared_norm() const {
     V acc = V::zero();
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) acc = V::fma(v[k], v[k], acc);
     return acc.sum();
   }
   /// w += s * p
   void axpy(T s, const T* p) {
     const V sv = V::broadcast(&s);
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) v[k] = V::fma(sv, load_one(p, k), v[k]);
   }
   void store(T* p) const {
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) {
       if (Full || k + 1 < NV) v[k].store(p + k * V::width);
       else v[k].store_partial(p + k * V::width, tail);
@@ -92,12 +102,14 @@ struct Gemv {
     Index d = 0;
     for (; d + 1 < n; d += 2) {
       const V x0 = V::broadcast(x + d), x1 = V::broadcast(x + d + 1);
+      MONARCH_UNROLL
       for (int k = 0; k < NV; ++k) {
         acc.v[k] = V::fma(acc.load_one(A + d * m, k), x0, acc.v[k]);
         odd.v[k] = V::fma(acc.load_one(A + (d + 1) * m, k), x1, odd.v[k]);
       }
     }
     if (d < n) acc.axpy(x[d], A + d * m);
+    MONARCH_UNROLL
     for (int k = 0; k < NV; ++k) acc.v[k] = V::add(acc.v[k], odd.v[k]);
     acc.store(y);
   }
@@ -132,6 +144,7 @@ struct Step {
 /// (NV <= MaxNV) and Full when its last register is whole.
 template <class Kernel, class V, int NV, int MaxNV, class... Args>
 auto dispatch(Index len, Args... args) {
+  assert(len >= 1 && len <= Index(MaxNV) * V::width && "register kernels: length outside the block");
   if constexpr (NV < MaxNV) {
     if (len > Index(NV) * V::width) return dispatch<Kernel, V, NV + 1, MaxNV>(len, args...);
   }

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "../../scalar.hpp"
+#include "simd.hpp"
 
 namespace monarch::detail::kernels {
 
@@ -34,14 +35,20 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
   const T* ar[MR];
   for (int i = 0; i < MR; ++i) ar[i] = a + std::min(i, m - 1) * a_rs;
   V acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
+  MONARCH_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    MONARCH_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  }
   for (Index kk = 0; kk < K; ++kk) {
     V bv[NV];
+    MONARCH_UNROLL
     for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kk * NR + v * W);
     const Index off = kk * a_ks;
+    MONARCH_UNROLL
     for (int i = 0; i < MR; ++i) {
       const V av = V::broadcast(ar[i] + off);
+      MONARCH_UNROLL
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
     }
   }
@@ -217,8 +224,8 @@ void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_
 }
 
 /// G = S^T S for a real m x n matrix S (column-major, leading dimension m) into G (n x n,
-/// column-major): the lower triangle by the broadcast kernel (A = S^T read in place, B = S packed
-/// into `pack`, packed_panels_size(m, n, NV * width) values), then mirrored. At 64 x 64 in double
+/// column-major): the upper triangle (in storage) by the broadcast kernel (A = S^T read in place,
+/// B = S packed into `pack`, packed_panels_size(m, n, NV * width) values), then mirrored. At 64 x 64 in double
 /// this took ~20% less than Eigen's rank update, most of the rest being the pack and the mirror.
 template <class V, int MR, int NV>
 void gram_matrix(Index m, Index n, const typename V::Scalar* S, typename V::Scalar* G, typename V::Scalar* pack) {

@@ -21,6 +21,16 @@
 #include <immintrin.h>
 #endif
 
+// Full unrolling of the loops over a register block's constant extent: GCC unrolls them only at
+// -O3; at -O2 (RelWithDebInfo) the block stayed in memory and a Lanczos step ran 50% slower.
+#if defined(__clang__)
+#define MONARCH_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define MONARCH_UNROLL _Pragma("GCC unroll 32")
+#else
+#define MONARCH_UNROLL
+#endif
+
 namespace monarch::detail::kernels {
 
 /// Plain C++ lanes: W values of T with element-wise loops.
