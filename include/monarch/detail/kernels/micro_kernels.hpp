@@ -94,18 +94,23 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
   for (Index kk = 0; kk < K; ++kk) {
-    V av[MR];
-    const Index off = kk * a_ks;
-    for (int i = 0; i < MR; ++i) {
-      if constexpr (Full)
-        av[i] = V::load(ar[i] + off);
-      else
-        av[i] = V::load_partial(ar[i] + off, lanes);
-    }
+    // The NT weight vectors stay in registers and each row's A vector is loaded once and used NT
+    // times, as in gemm_tile (pinned: see simd.hpp).
     const T* wk = w + kk * NT * W;
-    for (int j = 0; j < NT; ++j) {
-      const V wv = V::load(wk + j * W);
-      for (int i = 0; i < MR; ++i) acc[i][j] = V::fma(av[i], wv, acc[i][j]);
+    V wv[NT];
+    MONARCH_UNROLL
+    for (int j = 0; j < NT; ++j) wv[j] = V::load(wk + j * W);
+    const Index off = kk * a_ks;
+    MONARCH_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      V av;
+      if constexpr (Full)
+        av = V::load(ar[i] + off);
+      else
+        av = V::load_partial(ar[i] + off, lanes);
+      av.pin();
+      MONARCH_UNROLL
+      for (int j = 0; j < NT; ++j) acc[i][j] = V::fma(av, wv[j], acc[i][j]);
     }
   }
   for (int i = 0; i < MR; ++i)
