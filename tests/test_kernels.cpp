@@ -166,6 +166,50 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCounts) {
   }
 }
 
+/// A caller's executor that reports no concurrency (the library must still use one tile slot).
+struct ZeroConcurrencyExecutor {
+  Index concurrency() const { return 0; }
+  template <class F>
+  void parallel_for(Index n, F&& task) const {
+    for (Index i = 0; i < n; ++i) task(i);
+  }
+};
+
+TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
+  // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
+  // intermediate written past it (a tile slot, a padded row) is reported. The reservation is at
+  // most one padded row per tile row per concurrent tile (slots = min(tiles, max(1, workers))).
+  using T = TypeParam;
+  const Index line = std::max<Index>(1, 64 / Index(sizeof(T)));
+  const auto pool2 = thread_pool_executor(2), pool3 = thread_pool_executor(3);
+  for (const auto path : compiled_paths<T>()) {
+    if (path == kn::KernelPath::reference) continue;
+    const kn::ScopedKernelOverride use({path, 8});
+    for (const auto& c : this->cases()) {
+      const Index batch = 41, tiles = 6, N = c.named.shape.inner();
+      const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 23);
+      const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 24);
+      const RowBatch<T> Y1 = c.M.apply(X), A1 = c.M.apply_adjoint(V);
+      auto check = [&](const auto& exec, Index workers, const char* what) {
+        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name << " " << what);
+        Workspace<T> ws, ws_adj;
+        RowBatch<T> Y(batch, c.M.rows()), A(batch, c.M.cols());
+        c.M.apply(X, Y, exec, ws);
+        c.M.apply_adjoint(V, A, exec, ws_adj);
+        EXPECT_EQ(Y, Y1);
+        EXPECT_EQ(A, A1);
+        const Index bound = std::min(tiles, std::max<Index>(1, workers)) * 8 * (N + line);
+        EXPECT_LE(ws.capacity(), bound);
+        EXPECT_LE(ws_adj.capacity(), bound);
+      };
+      check(SerialExecutor{}, 1, "serial");
+      check(ZeroConcurrencyExecutor{}, 0, "concurrency 0");
+      check(pool2, 2, "2 threads");
+      check(pool3, 3, "3 threads");
+    }
+  }
+}
+
 TYPED_TEST(KernelsTest, PackedWeightsFollowFactorUpdates) {
   // The packed copy is dropped by the non-const accessors, and copies are independent.
   using T = TypeParam;
@@ -227,6 +271,51 @@ TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
   MONARCH_EXPECT_CLOSE(T, Cr, want, K);
 }
 
+/// lanes_tile for vector type V against the per-lane naive loop: every row count m <= MR, output
+/// count nt <= NT and lane count up to the width, with strided (non-contiguous) rows and outputs.
+template <class V, int MR, int NT>
+void check_lanes_tile() {
+  using T = typename V::Scalar;
+  constexpr int W = V::width;
+  const Index K = 19, nblocks = W, a_rs = 3 * K * W + 5, a_ks = W + 2, c_rs = NT * W + 7, c_js = W + 1;
+  const Dense<T> A = random_matrix<T, Dense<T>>(MR * a_rs, 1, 31);
+  const RowBatch<T> P = random_matrix<T>(nblocks * NT, K, 32);  // P_z[j, k] = P(z*NT + j, k)
+  std::vector<T> packed(static_cast<std::size_t>(kn::packed_lanes_size(NT, K, NT, W)));
+  for (int lanes : {W, std::max(1, W - 3), 1}) {
+    kn::pack_lanes(0, lanes, NT, K, NT, W, [&](Index z, Index j, Index k) { return P(z * NT + j, k); }, packed.data());
+    for (int m = 1; m <= MR; ++m)
+      for (int nt = 1; nt <= NT; ++nt) {
+        SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " m " << m << " nt " << nt);
+        std::vector<T> C(static_cast<std::size_t>(MR * c_rs + W), T(7));
+        kn::lanes_tile<V, MR, NT>(K, A.data(), a_rs, a_ks, packed.data(), C.data(), c_rs, c_js, m, nt, lanes);
+        Dense<wider_t<T>> got(m * nt, lanes), want = Dense<wider_t<T>>::Zero(m * nt, lanes);
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < nt; ++j)
+            for (int z = 0; z < lanes; ++z) {
+              got(i * nt + j, z) = wider_t<T>(C[static_cast<std::size_t>(i * c_rs + j * c_js + z)]);
+              for (Index k = 0; k < K; ++k)
+                want(i * nt + j, z) += wider_t<T>(A(i * a_rs + k * a_ks + z, 0)) * wider_t<T>(P(z * NT + j, k));
+            }
+        MONARCH_EXPECT_CLOSE(T, got, want, K);
+        // Nothing outside the m x nt x lanes outputs is written.
+        Index untouched = 0;
+        for (std::size_t e = 0; e < C.size(); ++e) untouched += C[e] == T(7);
+        EXPECT_EQ(untouched, Index(C.size()) - m * nt * lanes);
+      }
+  }
+}
+
+TEST(KernelBuildingBlocks, LanesTileMatchesNaiveLoop) {
+  check_lanes_tile<kn::PortableVec<float, kn::portable_width<float>>, 3, 3>();
+  check_lanes_tile<kn::PortableVec<double, kn::portable_width<double>>, 3, 3>();
+  using F = kn::VecFor<float, kn::best_path<float>()>;
+  using D = kn::VecFor<double, kn::best_path<double>()>;
+  using TF = kn::RegisterTiles<F::registers>;
+  using TD = kn::RegisterTiles<D::registers>;
+  check_lanes_tile<F::type, TF::lanes_mr, TF::lanes_nt>();
+  check_lanes_tile<D::type, TD::lanes_mr, TD::lanes_nt>();
+}
+
 /// gram_matrix for vector type V against the naive triple loop, over sizes with row-tile and
 /// panel tails (and the mirror) on both sides.
 template <class V, int MR, int NV>
@@ -271,6 +360,30 @@ TEST(KernelPolicy, OverrideIsScopedAndTilesDoNotDependOnThreads) {
   }
   EXPECT_EQ(kn::plan_kernels<float>(sh).path, automatic.path);
   EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh).path, kn::KernelPath::portable);
+}
+
+/// intermediate_row_stride<T> against its definition: a whole number of 64-byte lines that is
+/// even gets one more line; anything else is left alone.
+template <class T>
+void check_row_stride() {
+  const Index bytes = Index(sizeof(T)), line = std::max<Index>(1, 64 / bytes);
+  for (Index N = 1; N <= 4200; ++N) {
+    const Index hs = kn::intermediate_row_stride<T>(N);
+    const bool whole_even = (N * bytes) % 64 == 0 && ((N * bytes) / 64) % 2 == 0;
+    ASSERT_EQ(hs, whole_even ? N + line : N) << "N = " << N;
+    if ((hs * bytes) % 64 == 0) {
+      ASSERT_EQ((hs * bytes / 64) % 2, 1) << "N = " << N;
+    }
+  }
+}
+
+TEST(KernelPolicy, IntermediateRowStrideIsAnOddNumberOfLines) {
+  check_row_stride<float>();
+  check_row_stride<double>();
+  check_row_stride<std::complex<double>>();
+  EXPECT_EQ(kn::intermediate_row_stride<float>(4096), 4112);
+  EXPECT_EQ(kn::intermediate_row_stride<float>(1040), 1040);
+  EXPECT_EQ(kn::intermediate_row_stride<double>(64), 72);
 }
 
 }  // namespace

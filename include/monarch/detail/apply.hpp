@@ -38,7 +38,7 @@ void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockD
   using V = typename VF::type;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
-  T* buf = ws.reserve(kernels::fused_workspace_size(sh, sizeof(T), in.rows, plan.batch_tile, exec.concurrency()));
+  T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, exec.concurrency()));
   kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, exec, buf);
 }
 

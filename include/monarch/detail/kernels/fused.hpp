@@ -1,8 +1,8 @@
 // monarch::detail::kernels: the fused two-stage Monarch multiply (spec §a.3) and its adjoint
 // (spec §e), built from the micro-kernels of micro_kernels.hpp.
 //
-// A batch tile of rows runs the first stage into an intermediate tile H (rows x N, natural channel
-// order u = a*q + c) and the second stage from it while it is still in cache. Neither permutation
+// A batch tile of rows runs the first stage into an intermediate tile H (rows x N in the natural
+// channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it while it is still in cache. Neither permutation
 // is ever materialized: Pi(r,l) is the stride-l read of H (or the lanes layout), Pi(l,s) the
 // stride-l store of the output.
 //
@@ -181,7 +181,7 @@ template <class T>
 void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
                  T* H, StageCall<T>& first, StageCall<T>& second) {
   const Shape& sh = pk.shape;
-  const Index hs = intermediate_row_stride(sh.inner(), sizeof(T)), l = sh.l;
+  const Index hs = intermediate_row_stride<T>(sh.inner()), l = sh.l;
   const T* src = in.row(b0);
   T* dst = out.row(b0);
   // The w2 stage runs the lanes kernel only where the caller's matrix has unit column stride.
@@ -207,11 +207,15 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
   }
 }
 
+/// Concurrent tile slots of a call: one per worker, at most one per tile, at least one.
+inline Index fused_slots(Index tiles, Index workers) { return std::min<Index>(tiles, std::max<Index>(1, workers)); }
+
 /// Intermediate values a call of `batch` rows needs with `workers` concurrent tiles.
-inline Index fused_workspace_size(const Shape& sh, Index bytes, Index batch, Index batch_tile, Index workers) {
-  const Index tiles = (batch + batch_tile - 1) / batch_tile, hs = intermediate_row_stride(sh.inner(), bytes);
+template <class T>
+Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index workers) {
+  const Index tiles = (batch + batch_tile - 1) / batch_tile, hs = intermediate_row_stride<T>(sh.inner());
   if (tiles <= 1) return batch * hs;
-  return std::min(tiles, workers) * batch_tile * hs;
+  return fused_slots(tiles, workers) * batch_tile * hs;
 }
 
 /// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor. Work is a fixed
@@ -222,7 +226,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
                     MatrixView<typename V::Scalar> out, Index batch_tile, const Executor& exec,
                     typename V::Scalar* workspace) {
   using T = typename V::Scalar;
-  const Index batch = in.rows, hs = intermediate_row_stride(pk.shape.inner(), sizeof(T));
+  const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
   const Index tiles = (batch + batch_tile - 1) / batch_tile;
   if (tiles <= 1) {
     StageCall<T> first, second;
@@ -231,7 +235,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
     exec.parallel_for(second.units, [&](Index u) { run_units<V, Registers>(second, u, u + 1, batch); });
     return;
   }
-  const Index slots = std::min<Index>(tiles, std::max<Index>(1, exec.concurrency()));
+  const Index slots = fused_slots(tiles, exec.concurrency());
   exec.parallel_for(slots, [&](Index slot) {
     T* H = workspace + slot * batch_tile * hs;
     for (Index tile = slot; tile < tiles; tile += slots) {

@@ -94,8 +94,9 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
   for (Index kk = 0; kk < K; ++kk) {
-    // The NT weight vectors stay in registers and each row's A vector is loaded once and used NT
-    // times, as in gemm_tile (pinned: see simd.hpp).
+    // Each row's A vector is loaded once and used NT times (pinned: see simd.hpp); with the full
+    // MR rows the NT weight vectors stay in registers too, as in gemm_tile (in the short tail
+    // tiles GCC may still read them from memory in each FMA).
     const T* wk = w + kk * NT * W;
     V wv[NT];
     MONARCH_UNROLL

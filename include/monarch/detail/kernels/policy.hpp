@@ -112,11 +112,22 @@ class ScopedKernelOverride {
 /// What the policy decided for one call.
 struct KernelPlan {
   KernelPath path = KernelPath::reference;
-  /// Batch rows per fused tile: stage 1 fills a batch_tile x N intermediate that stage 2 reads while
-  /// it is still in L2. Fixed by shape and scalar only (never by thread count), so the work
+  /// Batch rows per fused tile: stage 1 fills a batch_tile-row intermediate that stage 2 reads while
+  /// it is still in cache. Fixed by shape and scalar only (never by thread count), so the work
   /// decomposition, and hence every rounding, is the same for any executor.
   Index batch_tile = 0;
 };
+
+/// Row stride (in values) of the intermediate H: N, plus one cache line when N spans an even
+/// number of lines. With N = 4096 floats the rows of a tile are 16 KiB apart, so a column of H
+/// falls into one L1 set per row, and the w2 stage's stride-l reads of a 12-row tile used a
+/// quarter of L1's sets; an odd line count spreads the rows over all of them.
+inline constexpr Index kCacheLineBytes = 64;
+template <class T>
+constexpr Index intermediate_row_stride(Index N) {
+  constexpr Index line = std::max<Index>(1, kCacheLineBytes / Index(sizeof(T)));
+  return (N % line == 0 && (N / line) % 2 == 0) ? N + line : N;
+}
 
 /// Bytes of intermediate per tile: about two L1s. Where the tile fits (n = 1024 f32: 24 rows,
 /// 96 KiB) the w2 stage reads much of it while it is still in L1, and where it cannot (n = 4096:
@@ -137,21 +148,12 @@ KernelPlan plan_kernels(const Shape& sh) {
   KernelPlan plan;
   plan.path = (o.path != KernelPath::automatic && path_available<T>(o.path)) ? o.path : best_path<T>();
   const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
+  // Counted without the row padding (under 2%), which would halve the n = 1024 f32 tile.
   Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
   // A multiple of 12 rows, so that the register tiles (6 or 12 rows on AVX-512) have no tail.
   plan.batch_tile = o.batch_tile > 0 ? o.batch_tile : std::clamp<Index>(rows / 12 * 12, kMinBatchTile, kMaxBatchTile);
   return plan;
-}
-
-/// Row stride (in values) of the intermediate H: N, plus one cache line when N spans an even
-/// number of lines. With N = 4096 floats the rows of a tile are 16 KiB apart, so a column of H
-/// falls into one L1 set per row, and the w2 stage's stride-l reads of a 12-row tile used a
-/// quarter of L1's sets; an odd line count spreads the rows over all of them.
-inline constexpr Index kCacheLineBytes = 64;
-inline Index intermediate_row_stride(Index N, Index scalar_bytes) {
-  const Index line = std::max<Index>(1, kCacheLineBytes / scalar_bytes);
-  return (N % line == 0 && (N / line) % 2 == 0) ? N + line : N;
 }
 
 /// Register tiles per ISA: the broadcast kernel holds MR x NV vectors of accumulators, the lanes
