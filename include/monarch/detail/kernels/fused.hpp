@@ -2,9 +2,9 @@
 // (spec §e), built from the micro-kernels of micro_kernels.hpp.
 //
 // A batch tile of rows runs the first stage into an intermediate tile H (rows x N in the natural
-// channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it while it is still in cache. Neither permutation
-// is ever materialized: Pi(r,l) is the stride-l read of H (or the lanes layout), Pi(l,s) the
-// stride-l store of the output.
+// channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it
+// while it is still in cache. Neither permutation is ever materialized: Pi(r,l) is the stride-l
+// read of H (or the lanes layout), Pi(l,s) the stride-l store of the output.
 //
 //   forward  stage 1  (w1)   : H[b, a*q + c]  = sum_d w1[a,c,d] x_b[a*p + d]          broadcast kernel
 //            stage 2  (w2)   : y_b[t*l + e]   = sum_f w2[e,t,f] H[b, f*l + e]         lanes or broadcast
@@ -179,9 +179,9 @@ void run_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Inde
 /// The two stages of `dir` for rows b0.. of in/out, with the intermediate H (row stride hs).
 template <class T>
 void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
-                 T* H, StageCall<T>& first, StageCall<T>& second) {
+                 T* H, Index hs, StageCall<T>& first, StageCall<T>& second) {
   const Shape& sh = pk.shape;
-  const Index hs = intermediate_row_stride<T>(sh.inner()), l = sh.l;
+  const Index l = sh.l;
   const T* src = in.row(b0);
   T* dst = out.row(b0);
   // The w2 stage runs the lanes kernel only where the caller's matrix has unit column stride.
@@ -230,7 +230,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
   const Index tiles = (batch + batch_tile - 1) / batch_tile;
   if (tiles <= 1) {
     StageCall<T> first, second;
-    make_stages(dir, pk, in, out, 0, workspace, first, second);
+    make_stages(dir, pk, in, out, 0, workspace, hs, first, second);
     exec.parallel_for(first.units, [&](Index u) { run_units<V, Registers>(first, u, u + 1, batch); });
     exec.parallel_for(second.units, [&](Index u) { run_units<V, Registers>(second, u, u + 1, batch); });
     return;
@@ -241,7 +241,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
     for (Index tile = slot; tile < tiles; tile += slots) {
       const Index b0 = tile * batch_tile, rows = std::min(batch_tile, batch - b0);
       StageCall<T> first, second;
-      make_stages(dir, pk, in, out, b0, H, first, second);
+      make_stages(dir, pk, in, out, b0, H, hs, first, second);
       run_units<V, Registers>(first, 0, first.units, rows);
       run_units<V, Registers>(second, 0, second.units, rows);
     }
