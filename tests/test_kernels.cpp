@@ -178,7 +178,8 @@ struct ZeroConcurrencyExecutor {
 TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
   // intermediate written past it (a tile slot, a padded row) is reported. The reservation is at
-  // most one padded row per tile row per concurrent tile (slots = min(tiles, max(1, workers))).
+  // most one padded row per tile row per concurrent tile (slots = min(tiles, max(1, workers))),
+  // plus the gap between slots.
   using T = TypeParam;
   const Index line = std::max<Index>(1, 64 / Index(sizeof(T)));
   const auto pool2 = thread_pool_executor(2), pool3 = thread_pool_executor(3);
@@ -198,7 +199,8 @@ TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
         c.M.apply_adjoint(V, A, exec, ws_adj);
         EXPECT_EQ(Y, Y1);
         EXPECT_EQ(A, A1);
-        const Index bound = std::min(tiles, std::max<Index>(1, workers)) * 8 * (N + line);
+        const Index slots = std::min(tiles, std::max<Index>(1, workers)), gap = kn::kSlotGapBytes / Index(sizeof(T));
+        const Index bound = slots * 8 * (N + line) + (slots - 1) * gap;
         EXPECT_LE(ws.capacity(), bound);
         EXPECT_LE(ws_adj.capacity(), bound);
       };
