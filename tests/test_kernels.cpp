@@ -167,8 +167,11 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCounts) {
 }
 
 /// A caller's executor that reports no concurrency (the library must still use one tile slot).
-struct ZeroConcurrencyExecutor {
-  Index concurrency() const { return 0; }
+/// Reports `Concurrency` workers but runs every task in turn on the calling thread, so the first
+/// slot claims every tile (and every claim past the last tile).
+template <Index Concurrency>
+struct SequentialExecutor {
+  Index concurrency() const { return Concurrency; }
   template <class F>
   void parallel_for(Index n, F&& task) const {
     for (Index i = 0; i < n; ++i) task(i);
@@ -177,12 +180,13 @@ struct ZeroConcurrencyExecutor {
 
 TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
-  // intermediate written past it (a tile slot, a padded row) is reported. The reservation is at
-  // most one padded row per tile row per concurrent tile (slots = min(tiles, max(1, workers))),
-  // plus the gap between slots.
+  // intermediate written past it (a tile slot, a padded row) is reported. The reservation is
+  // one padded row per tile row per concurrent tile (slots = min(tiles, max(1, workers))), plus
+  // the gaps between slots. Executors that run fewer tasks at once than they report, or more
+  // slots than divide the tiles, must still run every tile.
   using T = TypeParam;
-  const Index line = std::max<Index>(1, 64 / Index(sizeof(T)));
-  const auto pool2 = thread_pool_executor(2), pool3 = thread_pool_executor(3);
+  const auto pool2 = thread_pool_executor(2), pool3 = thread_pool_executor(3), pool4 = thread_pool_executor(4),
+             pool8 = thread_pool_executor(8);
   for (const auto path : compiled_paths<T>()) {
     if (path == kn::KernelPath::reference) continue;
     const kn::ScopedKernelOverride use({path, 8});
@@ -200,14 +204,17 @@ TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
         EXPECT_EQ(Y, Y1);
         EXPECT_EQ(A, A1);
         const Index slots = std::min(tiles, std::max<Index>(1, workers)), gap = kn::kSlotGapBytes / Index(sizeof(T));
-        const Index bound = slots * 8 * (N + line) + (slots - 1) * gap;
-        EXPECT_LE(ws.capacity(), bound);
-        EXPECT_LE(ws_adj.capacity(), bound);
+        const Index want = (slots - 1) * gap + slots * 8 * kn::intermediate_row_stride<T>(N);
+        EXPECT_EQ(ws.capacity(), want);
+        EXPECT_EQ(ws_adj.capacity(), want);
       };
       check(SerialExecutor{}, 1, "serial");
-      check(ZeroConcurrencyExecutor{}, 0, "concurrency 0");
+      check(SequentialExecutor<0>{}, 0, "concurrency 0");
       check(pool2, 2, "2 threads");
       check(pool3, 3, "3 threads");
+      check(pool4, 4, "4 threads (slots do not divide the tiles)");
+      check(pool8, 8, "8 threads (more workers than tiles)");
+      check(SequentialExecutor<4>{}, 4, "4 slots run one after another");
     }
   }
 }

@@ -38,8 +38,10 @@ void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockD
   using V = typename VF::type;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
-  T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, exec.concurrency()));
-  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, exec, buf);
+  // Asked once: the reservation and the slots the call runs must agree.
+  const Index workers = exec.concurrency();
+  T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, workers));
+  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, exec, workers, buf);
 }
 
 /// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b).

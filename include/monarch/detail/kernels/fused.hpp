@@ -226,12 +226,13 @@ Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index
   return (fused_slots(tiles, workers) - 1) * fused_slot_stride<T>(batch_tile, hs) + batch_tile * hs;
 }
 
-/// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor. Work is a fixed
+/// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor (`workers`: its
+/// concurrency, as the workspace was sized for). Work is a fixed
 /// set of tiles (batch_tile rows each) or, for a single tile, the blocks of each stage; every
 /// output element is the same fixed-order sum whichever thread computes it.
 template <class V, int Registers, class Executor>
 void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
-                    MatrixView<typename V::Scalar> out, Index batch_tile, const Executor& exec,
+                    MatrixView<typename V::Scalar> out, Index batch_tile, const Executor& exec, Index workers,
                     typename V::Scalar* workspace) {
   using T = typename V::Scalar;
   const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
@@ -250,10 +251,9 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
     run_units<V, Registers>(first, 0, first.units, rows);
     run_units<V, Registers>(second, 0, second.units, rows);
   };
-  const Index slots = fused_slots(tiles, exec.concurrency()), stride = fused_slot_stride<T>(batch_tile, hs);
+  const Index slots = fused_slots(tiles, workers), stride = fused_slot_stride<T>(batch_tile, hs);
   // Tiles are claimed one at a time from a shared counter rather than split up front, so a faster
-  // core takes more of them (cores of one machine often differ: hybrid designs, shared or
-  // virtualized hosts). Claims walk `slots` regions of the batch in turn (claim c is tile
+  // core takes more of them. Claims walk `slots` regions of the batch in turn (claim c is tile
   // c / slots of region c % slots), so tiles running at once lie a region apart: adjacent tiles
   // on two cores ran ~15% slower (square n = 1024 f32). Which slot runs a tile does not change
   // its result.
