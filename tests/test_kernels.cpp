@@ -166,9 +166,8 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCounts) {
   }
 }
 
-/// A caller's executor that reports no concurrency (the library must still use one tile slot).
-/// Reports `Concurrency` workers but runs every task in turn on the calling thread, so the first
-/// slot claims every tile (and every claim past the last tile).
+/// A caller's executor that reports `Concurrency` workers (0: the library must still use one
+/// slot) but runs every task in turn on the calling thread, so the first slot claims every tile.
 template <Index Concurrency>
 struct SequentialExecutor {
   Index concurrency() const { return Concurrency; }

@@ -227,9 +227,9 @@ Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index
 }
 
 /// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor (`workers`: its
-/// concurrency, as the workspace was sized for). Work is a fixed
-/// set of tiles (batch_tile rows each) or, for a single tile, the blocks of each stage; every
-/// output element is the same fixed-order sum whichever thread computes it.
+/// concurrency, as the workspace was sized for). Work is a fixed set of tiles (batch_tile rows
+/// each) or, for a single tile, the blocks of each stage; every output element is the same
+/// fixed-order sum whichever thread computes it.
 template <class V, int Registers, class Executor>
 void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
                     MatrixView<typename V::Scalar> out, Index batch_tile, const Executor& exec, Index workers,
