@@ -177,6 +177,32 @@ struct SequentialExecutor {
   }
 };
 
+TYPED_TEST(KernelsTest, BitwiseIdenticalForEveryTileSize) {
+  // A row's result does not depend on the size of the tile that holds it, its place in the tile
+  // or its register-tile remainder (1: one row per tile; 41: one tile, work split over blocks).
+  using T = TypeParam;
+  const Index batch = 41;
+  for (const auto path : compiled_paths<T>()) {
+    if (path == kn::KernelPath::reference) continue;
+    for (const auto& c : this->cases()) {
+      const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 27);
+      const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 28);
+      RowBatch<T> Y1, A1;
+      {
+        const kn::ScopedKernelOverride use({path, 1});
+        Y1 = c.M.apply(X);
+        A1 = c.M.apply_adjoint(V);
+      }
+      for (const Index tile : {2, 5, 7, 12, 13, 22, 24, 40, 41}) {
+        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name << " tile " << tile);
+        const kn::ScopedKernelOverride use({path, tile});
+        EXPECT_EQ(c.M.apply(X), Y1);
+        EXPECT_EQ(c.M.apply_adjoint(V), A1);
+      }
+    }
+  }
+}
+
 TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
   // intermediate written past it (a tile slot, a padded row) is reported. The reservation is

@@ -7,6 +7,7 @@
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
 #pragma once
 
+#include <cmath>
 #include <complex>
 
 #include "../../scalar.hpp"
@@ -42,7 +43,26 @@
 #define MONARCH_PIN_REGISTER(x, constraint) ((void)0)
 #endif
 
+// Whether the portable type rounds a*b + c once. Left to the compiler, a*b + c is contracted
+// into an FMA in some instantiations and not in others (GCC's -ffp-contract=fast decides per
+// loop after vectorizing), so a row's result depended on its register tile, and results on the
+// tile size. Where the target has FMA it is asked for explicitly; where it has none, nothing
+// can contract.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define MONARCH_PORTABLE_FMA 1
+#endif
+
 namespace monarch::detail::kernels {
+
+/// a*b + c for one real lane, rounded the same way in every instantiation (see above).
+template <class R>
+inline R multiply_add(R a, R b, R c) {
+#if defined(MONARCH_PORTABLE_FMA)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
 
 /// Plain C++ lanes: W values of T with element-wise loops.
 template <class T, int W>
@@ -78,10 +98,11 @@ struct PortableVec {
       // on the slow path) that blocks vectorization; finite inputs give the same value.
       for (int i = 0; i < W; ++i) {
         const auto ar = a.v[i].real(), ai = a.v[i].imag(), br = b.v[i].real(), bi = b.v[i].imag();
-        r.v[i] = T(c.v[i].real() + (ar * br - ai * bi), c.v[i].imag() + (ar * bi + ai * br));
+        r.v[i] = T(multiply_add(ar, br, multiply_add(-ai, bi, c.v[i].real())),
+                   multiply_add(ar, bi, multiply_add(ai, br, c.v[i].imag())));
       }
     } else {
-      for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i];
+      for (int i = 0; i < W; ++i) r.v[i] = multiply_add(a.v[i], b.v[i], c.v[i]);
     }
     return r;
   }
