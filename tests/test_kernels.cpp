@@ -177,9 +177,31 @@ struct SequentialExecutor {
   }
 };
 
+TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCountsWithThePolicysTile) {
+  // With the policy's tile, 2 workers shrink it so the tiles come in whole rounds
+  // (balanced_batch_tile): 2t + 1 rows are 3 tiles serially, 4 smaller ones on two threads.
+  using T = TypeParam;
+  const auto pool = thread_pool_executor(2);
+  for (const auto path : compiled_paths<T>()) {
+    if (path == kn::KernelPath::reference) continue;
+    const kn::ScopedKernelOverride use({path, 0});
+    for (const auto& c : this->cases()) {
+      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      const Index batch = 2 * kn::plan_kernels<T>(c.named.shape, 1, 1).batch_tile + 1;
+      ASSERT_NE(kn::plan_kernels<T>(c.named.shape, batch, 2).batch_tile,
+                kn::plan_kernels<T>(c.named.shape, batch, 1).batch_tile);
+      const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 25);
+      const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 26);
+      EXPECT_EQ(c.M.apply(X, pool), c.M.apply(X));
+      EXPECT_EQ(c.M.apply_adjoint(V, pool), c.M.apply_adjoint(V));
+    }
+  }
+}
+
 TYPED_TEST(KernelsTest, BitwiseIdenticalForEveryTileSize) {
-  // A row's result does not depend on the size of the tile that holds it, its place in the tile
-  // or its register-tile remainder (1: one row per tile; 41: one tile, work split over blocks).
+  // What lets the policy pick the tile per executor: a row's result does not depend on the size
+  // of the tile that holds it, its place in the tile or its register-tile remainder (1: one row
+  // per tile; 41: one tile, work split over blocks).
   using T = TypeParam;
   const Index batch = 41;
   for (const auto path : compiled_paths<T>()) {
@@ -381,19 +403,62 @@ TEST(KernelBuildingBlocks, GramMatrixMatchesNaiveLoop) {
   check_gram_matrix<D::type, kn::RegisterTiles<D::registers>::gemm_mr(2), 2>();
 }
 
-TEST(KernelPolicy, OverrideIsScopedAndTilesDoNotDependOnThreads) {
+TEST(KernelPolicy, OverrideIsScoped) {
   const Shape sh = Shape::square(64);
-  const auto automatic = kn::plan_kernels<float>(sh);
+  const auto automatic = kn::plan_kernels<float>(sh, 1000, 1);
   EXPECT_EQ(automatic.path, kn::best_path<float>());
   EXPECT_GT(automatic.batch_tile, 0);
   {
     const kn::ScopedKernelOverride use({kn::KernelPath::portable, 12});
-    const auto p = kn::plan_kernels<float>(sh);
+    const auto p = kn::plan_kernels<float>(sh, 1000, 2);
     EXPECT_EQ(p.path, kn::KernelPath::portable);
-    EXPECT_EQ(p.batch_tile, 12);
+    EXPECT_EQ(p.batch_tile, 12) << "an override's tile is used as given, whatever the workers";
   }
-  EXPECT_EQ(kn::plan_kernels<float>(sh).path, automatic.path);
-  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh).path, kn::KernelPath::portable);
+  EXPECT_EQ(kn::plan_kernels<float>(sh, 1000, 1).path, automatic.path);
+  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, kn::KernelPath::portable);
+}
+
+TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
+  // balanced_batch_tile against its contract, by exhaustive search: with w workers, tiles of t
+  // rows give the busiest slot ceil(ceil(batch / t) / slots) * t rows. A changed tile saves at
+  // least 1/16 of those rows, is never below half of the policy's, and no multiple of 12 in that
+  // range leaves the busiest slot fewer rows (or as few, being larger); a tile that is not a
+  // multiple of 12 must beat them all. An unchanged tile: no multiple of 12 saves 1/16. One
+  // worker or one tile: unchanged.
+  auto ceil_div = [](Index a, Index b) { return (a + b - 1) / b; };
+  for (const Index tile : {1, 5, 12, 24, 60, 96})
+    for (const Index workers : {0, 1, 2, 3, 4, 8})
+      for (Index batch = 1; batch <= 700; ++batch) {
+        SCOPED_TRACE(::testing::Message() << batch << " rows, tile " << tile << ", " << workers << " workers");
+        auto busiest = [&](Index t) {
+          const Index tiles = ceil_div(batch, t), slots = std::min(tiles, std::max<Index>(1, workers));
+          return ceil_div(tiles, slots) * t;
+        };
+        const Index got = kn::balanced_batch_tile(batch, tile, workers);
+        if (ceil_div(batch, tile) == 1 || workers <= 1) {
+          ASSERT_EQ(got, tile);
+          continue;
+        }
+        ASSERT_LE(got, tile);
+        ASSERT_GE(2 * got, tile);
+        for (Index t = 12; t <= tile; t += 12) {
+          if (2 * t < tile) continue;
+          if (got == tile) {
+            ASSERT_GT(16 * busiest(t), 15 * busiest(tile)) << "tile " << t;
+          } else if (got % 12 == 0) {
+            ASSERT_TRUE(busiest(got) < busiest(t) || (busiest(got) == busiest(t) && got >= t)) << "tile " << t;
+          } else {
+            ASSERT_LT(busiest(got), busiest(t)) << "tile " << t;
+          }
+        }
+        if (got != tile) {
+          ASSERT_LE(16 * busiest(got), 15 * busiest(tile));
+        }
+      }
+  EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2), 12);    // square n = 1024 f32: 11 tiles of 24 -> 22 of 12
+  EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2), 43);    // MonarchLinear n = 4096: 5 tiles -> 6
+  EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);   // 43 tiles: 12 rows would save only 2%
+  EXPECT_EQ(kn::balanced_batch_tile(4096, 24, 1), 24);
 }
 
 /// intermediate_row_stride<T> against its definition: a whole number of 64-byte lines that is

@@ -33,13 +33,11 @@ void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, co
 template <kernels::KernelPath P, class T, class Executor>
 void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
                 const kernels::PackCache<T>& cache, const kernels::KernelPlan& plan, MatrixView<const T> in,
-                MatrixView<T> out, const Executor& exec, Workspace<T>& ws) {
+                MatrixView<T> out, const Executor& exec, Index workers, Workspace<T>& ws) {
   using VF = kernels::VecFor<T, P>;
   using V = typename VF::type;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
-  // Asked once: the reservation and the slots the call runs must agree.
-  const Index workers = exec.concurrency();
   T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, workers));
   kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, exec, workers, buf);
 }
@@ -51,21 +49,23 @@ void monarch_multiply(kernels::Direction dir, const BlockDiagonal<T>& w1, const 
                       const Executor& exec, Workspace<T>& ws) {
   if (in.rows == 0) return;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
-  const kernels::KernelPlan plan = kernels::plan_kernels<T>(sh);
+  // Asked once: the tile, the reservation and the slots the call runs must agree.
+  const Index workers = exec.concurrency();
+  const kernels::KernelPlan plan = kernels::plan_kernels<T>(sh, in.rows, workers);
   using kernels::KernelPath;
   switch (plan.path) {
     case KernelPath::reference: return reference_multiply(dir, sh, w1.data(), w2.data(), in, out, exec, ws);
     case KernelPath::avx512:
       if constexpr (kernels::path_available<T>(KernelPath::avx512))
-        return fused_path<KernelPath::avx512>(dir, w1, w2, cache, plan, in, out, exec, ws);
+        return fused_path<KernelPath::avx512>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
       break;
     case KernelPath::avx2:
       if constexpr (kernels::path_available<T>(KernelPath::avx2))
-        return fused_path<KernelPath::avx2>(dir, w1, w2, cache, plan, in, out, exec, ws);
+        return fused_path<KernelPath::avx2>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
       break;
     default: break;
   }
-  fused_path<KernelPath::portable>(dir, w1, w2, cache, plan, in, out, exec, ws);
+  fused_path<KernelPath::portable>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
 }
 
 }  // namespace monarch::detail

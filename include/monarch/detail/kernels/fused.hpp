@@ -208,9 +208,6 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
   }
 }
 
-/// Concurrent tile slots of a call: one per worker, at most one per tile, at least one.
-inline Index fused_slots(Index tiles, Index workers) { return std::min<Index>(tiles, std::max<Index>(1, workers)); }
-
 /// Values from one slot's intermediate to the next: a tile of rows plus kSlotGapBytes.
 template <class T>
 Index fused_slot_stride(Index batch_tile, Index hs) {

@@ -113,8 +113,10 @@ class ScopedKernelOverride {
 struct KernelPlan {
   KernelPath path = KernelPath::reference;
   /// Batch rows per fused tile: stage 1 fills a batch_tile-row intermediate that stage 2 reads while
-  /// it is still in cache. Fixed by shape and scalar only (never by thread count), so the work
-  /// decomposition, and hence every rounding, is the same for any executor.
+  /// it is still in cache. Set by shape and scalar, then shrunk so the tiles divide evenly among
+  /// the executor's workers (balanced_batch_tile). Each output row is the same fixed-order sum
+  /// whichever tile holds it and however large the tile is, so results are bitwise identical for
+  /// any executor.
   Index batch_tile = 0;
 };
 
@@ -136,6 +138,45 @@ constexpr Index intermediate_row_stride(Index N) {
 /// slower at 36 and 48).
 inline constexpr Index kTileIntermediateBytes = 96 * 1024;
 inline constexpr Index kMinBatchTile = 12, kMaxBatchTile = 256;
+/// Tiles are a multiple of this many rows where possible, so that the register tiles (6 or 12
+/// rows on AVX-512) have no tail: a 22-row tile (6 + 6 + 6 + 4) ran ~3% slower per row than 12.
+inline constexpr Index kTileRowMultiple = 12;
+
+/// Concurrent tile slots of a call: one per worker, at most one per tile, at least one.
+inline Index fused_slots(Index tiles, Index workers) { return std::min<Index>(tiles, std::max<Index>(1, workers)); }
+
+/// Rows that the busiest of a call's slots runs with tiles of `tile` rows, counting every tile
+/// as whole (the call's time when the slots run at the same speed).
+inline Index busiest_slot_rows(Index batch, Index tile, Index workers) {
+  const Index tiles = (batch + tile - 1) / tile, slots = fused_slots(tiles, workers);
+  return (tiles + slots - 1) / slots * tile;
+}
+
+/// The policy's `tile`, shrunk for `workers` concurrent slots when that shortens the busiest
+/// slot's work by at least 1/16: on two threads 11 tiles of 24 rows (square n = 1024, batch 256)
+/// or 5 of 60 (MonarchLinear n = 4096) leave one core idle while the other runs the last tile.
+/// Smaller gains are not worth the extra weight traffic per row of smaller tiles. Multiples of
+/// kTileRowMultiple from half of `tile` up are preferred, the largest on a tie (22 tiles of 12
+/// rows); the smallest tile that needs no more rounds of the slots than `tile` is taken only when
+/// its busiest slot has strictly fewer rows (6 tiles of 43). Never below half of `tile`, which the
+/// policy sized for weight reuse (MonarchLinear at 12 rows instead of 60 ran 1.7x slower).
+/// Unchanged for one worker or one tile.
+inline Index balanced_batch_tile(Index batch, Index tile, Index workers) {
+  const Index tiles = (batch + tile - 1) / tile, slots = fused_slots(tiles, workers);
+  if (slots <= 1) return tile;
+  const Index keep = busiest_slot_rows(batch, tile, workers);
+  Index best = tile, best_rows = keep;
+  auto consider = [&](Index t) {
+    const Index rows = busiest_slot_rows(batch, t, workers);
+    if (rows < best_rows && 16 * rows <= 15 * keep) best = t, best_rows = rows;
+  };
+  for (Index t = (tile - 1) / kTileRowMultiple * kTileRowMultiple; t >= kTileRowMultiple && 2 * t >= tile;
+       t -= kTileRowMultiple)
+    consider(t);
+  const Index rounds = (tiles + slots - 1) / slots;
+  consider((batch + rounds * slots - 1) / (rounds * slots));
+  return best;
+}
 
 /// Gap between the intermediates of tile slots running at once. Two cores working on
 /// intermediates less than ~64 KiB apart each ran ~30% slower (Zen 5, square n = 1024 f32 on two
@@ -148,8 +189,10 @@ inline constexpr Index kSlotGapBytes = 64 * 1024;
 /// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
 inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 
+/// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
+/// override's tile is used as given.
 template <class T>
-KernelPlan plan_kernels(const Shape& sh) {
+KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
   const KernelOverride o = kernel_override();
   KernelPlan plan;
   plan.path = (o.path != KernelPath::automatic && path_available<T>(o.path)) ? o.path : best_path<T>();
@@ -157,8 +200,12 @@ KernelPlan plan_kernels(const Shape& sh) {
   // Counted without the row padding (under 2%), which would halve the n = 1024 f32 tile.
   Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
-  // A multiple of 12 rows, so that the register tiles (6 or 12 rows on AVX-512) have no tail.
-  plan.batch_tile = o.batch_tile > 0 ? o.batch_tile : std::clamp<Index>(rows / 12 * 12, kMinBatchTile, kMaxBatchTile);
+  if (o.batch_tile > 0) {
+    plan.batch_tile = o.batch_tile;
+  } else {
+    const Index tile = std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile, kMaxBatchTile);
+    plan.batch_tile = batch > 0 ? balanced_batch_tile(batch, tile, workers) : tile;
+  }
   return plan;
 }
 
