@@ -2,6 +2,7 @@
 // dense matrix built from the definition (spec §a.3, §e), on the core shape families and odd
 // sizes that hit the tail of every register and batch tile; bitwise agreement across executors;
 // output-parameter forms; the packed-weight cache; the reusable small-GEMM building block.
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -459,6 +460,46 @@ TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
   EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2), 43);    // MonarchLinear n = 4096: 5 tiles -> 6
   EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);   // 43 tiles: 12 rows would save only 2%
   EXPECT_EQ(kn::balanced_batch_tile(4096, 24, 1), 24);
+}
+
+TEST(KernelPolicy, SlotsRunEveryTileExactlyOnce) {
+  // The slots of a call run one after another (the first takes every tile left unowned), in
+  // reverse, and interleaved one claim at a time on two threads: each tile runs exactly once, and
+  // with the slots run in turn, each runs the leading owned_tiles of its own region first.
+  for (Index tiles = 1; tiles <= 60; ++tiles)
+    for (Index slots = 1; slots <= std::min<Index>(tiles, 9); ++slots) {
+      SCOPED_TRACE(::testing::Message() << tiles << " tiles, " << slots << " slots");
+      const Index region = (tiles + slots - 1) / slots;
+      for (const bool reverse : {false, true}) {
+        std::vector<int> runs(static_cast<std::size_t>(tiles), 0);
+        std::atomic<Index> next{0};
+        for (Index i = 0; i < slots; ++i) {
+          const Index slot = reverse ? slots - 1 - i : i;
+          std::vector<Index> order;
+          kn::run_slot_tiles(slot, slots, tiles, next, [&](Index t) {
+            ASSERT_GE(t, 0);
+            ASSERT_LT(t, tiles);
+            ++runs[static_cast<std::size_t>(t)];
+            order.push_back(t);
+          });
+          for (Index j = 0; j < std::min(kn::owned_tiles(region), tiles - slot * region); ++j) {
+            ASSERT_LT(j, Index(order.size()));
+            EXPECT_EQ(order[static_cast<std::size_t>(j)], slot * region + j);
+          }
+        }
+        for (Index t = 0; t < tiles; ++t) EXPECT_EQ(runs[static_cast<std::size_t>(t)], 1) << "tile " << t;
+      }
+      std::vector<std::atomic<int>> runs(static_cast<std::size_t>(tiles));
+      std::atomic<Index> next{0};
+      std::vector<std::thread> pool;
+      for (Index slot = 0; slot < std::min<Index>(slots, 2); ++slot)
+        pool.emplace_back([&, slot] {
+          for (Index s = slot; s < slots; s += 2)
+            kn::run_slot_tiles(s, slots, tiles, next, [&](Index t) { runs[static_cast<std::size_t>(t)]++; });
+        });
+      for (auto& th : pool) th.join();
+      for (Index t = 0; t < tiles; ++t) EXPECT_EQ(runs[static_cast<std::size_t>(t)].load(), 1) << "tile " << t;
+    }
 }
 
 /// intermediate_row_stride<T> against its definition: a whole number of 64-byte lines that is
