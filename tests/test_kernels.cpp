@@ -421,44 +421,31 @@ TEST(KernelPolicy, OverrideIsScoped) {
 
 TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
   // balanced_batch_tile against its contract, by exhaustive search: with w workers, tiles of t
-  // rows give the busiest slot ceil(ceil(batch / t) / slots) * t rows. A changed tile saves at
-  // least 1/16 of those rows, is never below half of the policy's, and no multiple of 12 in that
-  // range leaves the busiest slot fewer rows (or as few, being larger); a tile that is not a
-  // multiple of 12 must beat them all. An unchanged tile: no multiple of 12 saves 1/16. One
-  // worker or one tile: unchanged.
+  // rows come in ceil(ceil(batch / t) / slots) rounds and give the busiest slot rounds * t rows.
+  // The smallest tile with no more rounds than the policy's is taken when it saves the busiest
+  // slot at least 1/16 of its rows; it is never below half of the policy's tile. One worker or
+  // one tile: unchanged.
   auto ceil_div = [](Index a, Index b) { return (a + b - 1) / b; };
   for (const Index tile : {1, 5, 12, 24, 60, 96})
     for (const Index workers : {0, 1, 2, 3, 4, 8})
       for (Index batch = 1; batch <= 700; ++batch) {
         SCOPED_TRACE(::testing::Message() << batch << " rows, tile " << tile << ", " << workers << " workers");
-        auto busiest = [&](Index t) {
-          const Index tiles = ceil_div(batch, t), slots = std::min(tiles, std::max<Index>(1, workers));
-          return ceil_div(tiles, slots) * t;
-        };
+        auto slots = [&](Index t) { return std::min(ceil_div(batch, t), std::max<Index>(1, workers)); };
+        auto rounds = [&](Index t) { return ceil_div(ceil_div(batch, t), slots(t)); };
         const Index got = kn::balanced_batch_tile(batch, tile, workers);
-        if (ceil_div(batch, tile) == 1 || workers <= 1) {
+        if (slots(tile) == 1) {
           ASSERT_EQ(got, tile);
           continue;
         }
-        ASSERT_LE(got, tile);
-        ASSERT_GE(2 * got, tile);
-        for (Index t = 12; t <= tile; t += 12) {
-          if (2 * t < tile) continue;
-          if (got == tile) {
-            ASSERT_GT(16 * busiest(t), 15 * busiest(tile)) << "tile " << t;
-          } else if (got % 12 == 0) {
-            ASSERT_TRUE(busiest(got) < busiest(t) || (busiest(got) == busiest(t) && got >= t)) << "tile " << t;
-          } else {
-            ASSERT_LT(busiest(got), busiest(t)) << "tile " << t;
-          }
-        }
-        if (got != tile) {
-          ASSERT_LE(16 * busiest(got), 15 * busiest(tile));
-        }
+        Index smallest = tile;
+        for (Index t = tile; t >= 1 && rounds(t) <= rounds(tile) && slots(t) == slots(tile); --t) smallest = t;
+        ASSERT_GE(2 * smallest, tile);
+        const bool saves = 16 * rounds(smallest) * smallest <= 15 * rounds(tile) * tile;
+        ASSERT_EQ(got, saves ? smallest : tile);
       }
-  EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2), 12);    // square n = 1024 f32: 11 tiles of 24 -> 22 of 12
-  EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2), 43);    // MonarchLinear n = 4096: 5 tiles -> 6
-  EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);   // 43 tiles: 12 rows would save only 2%
+  EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2), 22);   // square n = 1024 f32: 11 tiles of 24 -> 12 of 22
+  EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2), 43);   // MonarchLinear n = 4096: 5 tiles -> 6
+  EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);  // 43 tiles: 44 would save 2%
   EXPECT_EQ(kn::balanced_batch_tile(4096, 24, 1), 24);
 }
 

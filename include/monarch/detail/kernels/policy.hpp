@@ -132,14 +132,13 @@ constexpr Index intermediate_row_stride(Index N) {
 }
 
 /// Bytes of intermediate per tile: about two L1s. Where the tile fits (n = 1024 f32: 24 rows,
-/// 96 KiB) the w2 stage reads much of it while it is still in L1, and where it cannot (n = 4096:
-/// the 12-row minimum, 192 KiB) more rows only evict weights from L2 (Zen 5, 48 KiB L1, 1 MiB L2:
-/// n = 1024 batch 4096 at 60 rows was 24-29% slower than at 12 or 24; n = 4096 flat to 24, 10-17%
-/// slower at 36 and 48).
+/// 96 KiB) the w2 stage reads much of it while it is still in L1 (Zen 5, 48 KiB L1, 1 MiB L2:
+/// n = 1024 batch 4096 at 60 rows was 24-29% slower than at 12 or 24; f64 at batch 64, 32 rows
+/// were 6% slower than 12). Where it cannot, the weights decide (kL2WeightBytes).
 inline constexpr Index kTileIntermediateBytes = 96 * 1024;
 inline constexpr Index kMinBatchTile = 12, kMaxBatchTile = 256;
-/// Tiles are a multiple of this many rows where possible, so that the register tiles (6 or 12
-/// rows on AVX-512) have no tail: a 22-row tile (6 + 6 + 6 + 4) ran ~3% slower per row than 12.
+/// The policy's tiles are a multiple of this many rows, so that the register tiles (6 or 12 rows
+/// on AVX-512) have no tail.
 inline constexpr Index kTileRowMultiple = 12;
 
 /// Concurrent tile slots of a call: one per worker, at most one per tile, at least one.
@@ -152,30 +151,19 @@ inline Index busiest_slot_rows(Index batch, Index tile, Index workers) {
   return (tiles + slots - 1) / slots * tile;
 }
 
-/// The policy's `tile`, shrunk for `workers` concurrent slots when that shortens the busiest
-/// slot's work by at least 1/16: on two threads 11 tiles of 24 rows (square n = 1024, batch 256)
-/// or 5 of 60 (MonarchLinear n = 4096) leave one core idle while the other runs the last tile.
-/// Smaller gains are not worth the extra weight traffic per row of smaller tiles. Multiples of
-/// kTileRowMultiple from half of `tile` up are preferred, the largest on a tie (22 tiles of 12
-/// rows); the smallest tile that needs no more rounds of the slots than `tile` is taken only when
-/// its busiest slot has strictly fewer rows (6 tiles of 43). Never below half of `tile`, which the
-/// policy sized for weight reuse (MonarchLinear at 12 rows instead of 60 ran 1.7x slower).
-/// Unchanged for one worker or one tile.
+/// The policy's `tile`, shrunk for `workers` concurrent slots to the smallest tile that needs no
+/// more rounds of the slots, when that leaves the busiest slot at least 1/16 fewer rows: on two
+/// threads 11 tiles of 24 rows (square n = 1024, batch 256) or 5 of 60 (MonarchLinear n = 4096)
+/// leave one core idle while the other runs the last tile; 12 tiles of 22 or 6 of 43 do not.
+/// Smaller gains are not worth the weight traffic of smaller tiles. The tile shrinks to no less
+/// than half (a round of `slots` tiles that is not full holds at most slots - 1 of them), and
+/// not at all for one worker or one tile.
 inline Index balanced_batch_tile(Index batch, Index tile, Index workers) {
   const Index tiles = (batch + tile - 1) / tile, slots = fused_slots(tiles, workers);
   if (slots <= 1) return tile;
-  const Index keep = busiest_slot_rows(batch, tile, workers);
-  Index best = tile, best_rows = keep;
-  auto consider = [&](Index t) {
-    const Index rows = busiest_slot_rows(batch, t, workers);
-    if (rows < best_rows && 16 * rows <= 15 * keep) best = t, best_rows = rows;
-  };
-  for (Index t = (tile - 1) / kTileRowMultiple * kTileRowMultiple; t >= kTileRowMultiple && 2 * t >= tile;
-       t -= kTileRowMultiple)
-    consider(t);
-  const Index rounds = (tiles + slots - 1) / slots;
-  consider((batch + rounds * slots - 1) / (rounds * slots));
-  return best;
+  const Index rounds = (tiles + slots - 1) / slots, even = (batch + rounds * slots - 1) / (rounds * slots);
+  const bool worth_it = 16 * busiest_slot_rows(batch, even, workers) <= 15 * busiest_slot_rows(batch, tile, workers);
+  return worth_it ? even : tile;
 }
 
 /// Tiles of its region (of ceil(tiles / slots)) that a slot runs before the others may take them:
@@ -195,6 +183,12 @@ inline constexpr Index kSlotGapBytes = 64 * 1024;
 /// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
 inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 
+/// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
+/// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows. Square
+/// n = 4096 (2 MiB f32, 4 MiB f64): 24 rows ran 8-25% faster than 12 at batch 16-1024 in f32 and
+/// f64 (2026-12-07), 32 about as fast as 24, and 36 or 48 10-17% slower at batch 4096.
+inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
+
 /// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
 /// override's tile is used as given.
 template <class T>
@@ -205,6 +199,8 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
   const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
   // Counted without the row padding (under 2%), which would halve the n = 1024 f32 tile.
   Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
+  if ((sh.k * sh.q * sh.p + sh.l * sh.s * sh.r) * Index(sizeof(T)) > kL2WeightBytes)
+    rows = std::max(rows, kStreamedWeightTile);
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
   if (o.batch_tile > 0) {
     plan.batch_tile = o.batch_tile;
