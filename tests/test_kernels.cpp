@@ -182,7 +182,7 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCountsWithThePolicysTile) {
   // With the policy's tile, 2 workers shrink it so the tiles come in whole rounds
   // (balanced_batch_tile): 2t + 1 rows are 3 tiles serially, 4 smaller ones on two threads.
   using T = TypeParam;
-  const auto pool = thread_pool_executor(2);
+  const auto pool = thread_pool_executor(2), pool3 = thread_pool_executor(3);
   for (const auto path : compiled_paths<T>()) {
     if (path == kn::KernelPath::reference) continue;
     const kn::ScopedKernelOverride use({path, 0});
@@ -193,8 +193,15 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCountsWithThePolicysTile) {
                 kn::plan_kernels<T>(c.named.shape, batch, 1).batch_tile);
       const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 25);
       const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 26);
-      EXPECT_EQ(c.M.apply(X, pool), c.M.apply(X));
-      EXPECT_EQ(c.M.apply_adjoint(V, pool), c.M.apply_adjoint(V));
+      const RowBatch<T> Y1 = c.M.apply(X), A1 = c.M.apply_adjoint(V);
+      EXPECT_EQ(c.M.apply(X, pool), Y1);
+      EXPECT_EQ(c.M.apply_adjoint(V, pool), A1);
+      EXPECT_EQ(c.M.apply(X, pool3), Y1) << "3 threads";
+      EXPECT_EQ(c.M.apply_adjoint(V, pool3), A1) << "3 threads";
+#if defined(_OPENMP)
+      EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2)), Y1) << "OpenMP";
+      EXPECT_EQ(c.M.apply_adjoint(V, OpenMPExecutor(2)), A1) << "OpenMP";
+#endif
     }
   }
 }
@@ -419,6 +426,16 @@ TEST(KernelPolicy, OverrideIsScoped) {
   EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, kn::KernelPath::portable);
 }
 
+TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
+  // One worker: about 96 KiB of intermediate per tile where the weights stay in L2, at least 24
+  // rows where they exceed 1 MiB (streamed from L3 per tile), 60 where one block exceeds 256 KiB.
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::square(32), 1000, 1).batch_tile, 24);   // 256 KiB of weights
+  EXPECT_EQ(kn::plan_kernels<double>(Shape::square(32), 1000, 1).batch_tile, 12);  // 512 KiB
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::square(64), 1000, 1).batch_tile, 24);   // 2 MiB
+  EXPECT_EQ(kn::plan_kernels<double>(Shape::square(64), 1000, 1).batch_tile, 24);  // 4 MiB
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(4096, 4096, 4), 1000, 1).batch_tile, 60);
+}
+
 TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
   // balanced_batch_tile against its contract, by exhaustive search: with w workers, tiles of t
   // rows come in ceil(ceil(batch / t) / slots) rounds and give the busiest slot rounds * t rows.
@@ -445,13 +462,13 @@ TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
       }
   EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2), 22);   // square n = 1024 f32: 11 tiles of 24 -> 12 of 22
   EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2), 43);   // MonarchLinear n = 4096: 5 tiles -> 6
-  EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);  // 43 tiles: 44 would save 2%
+  EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2), 24);  // 24 is already the smallest for 22 rounds
   EXPECT_EQ(kn::balanced_batch_tile(4096, 24, 1), 24);
 }
 
 TEST(KernelPolicy, SlotsRunEveryTileExactlyOnce) {
   // The slots of a call run one after another (the first takes every tile left unowned), in
-  // reverse, and interleaved one claim at a time on two threads: each tile runs exactly once, and
+  // reverse, and on two threads: each tile runs exactly once, and
   // with the slots run in turn, each runs the leading owned_tiles of its own region first.
   for (Index tiles = 1; tiles <= 60; ++tiles)
     for (Index slots = 1; slots <= std::min<Index>(tiles, 9); ++slots) {

@@ -47,8 +47,9 @@
 // into an FMA in some instantiations and not in others (GCC's -ffp-contract=fast decides per
 // loop after vectorizing), so a row's result depended on its register tile, and results on the
 // tile size. Where the target has FMA it is asked for explicitly; where it has none, nothing
-// can contract.
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+// can contract. GCC defines __FP_FAST_FMA exactly when it has FMA on any target (POWER, s390x,
+// RISC-V too); clang does not, but contracts only within one expression, the same everywhere.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__FP_FAST_FMA) || defined(__FP_FAST_FMAF)
 #define MONARCH_PORTABLE_FMA 1
 #endif
 
