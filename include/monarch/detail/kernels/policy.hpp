@@ -137,8 +137,8 @@ constexpr Index intermediate_row_stride(Index N) {
 /// were 6% slower than 12). Where it cannot, the weights decide (kL2WeightBytes).
 inline constexpr Index kTileIntermediateBytes = 96 * 1024;
 inline constexpr Index kMinBatchTile = 12, kMaxBatchTile = 256;
-/// The policy's base tile is a multiple of this many rows, so that the register tiles (6 or 12
-/// rows on AVX-512) have no tail; balanced_batch_tile may then trade a tail for balance.
+/// The policy's tiles are a multiple of this many rows where possible, so that the register
+/// tiles (6 or 12 rows on AVX-512) have no tail.
 inline constexpr Index kTileRowMultiple = 12;
 
 /// Concurrent tile slots of a call: one per worker, at most one per tile, at least one.
@@ -151,20 +151,29 @@ inline Index busiest_slot_rows(Index batch, Index tile, Index workers) {
   return (tiles + slots - 1) / slots * tile;
 }
 
-/// The policy's `tile`, shrunk for `workers` concurrent slots to the smallest tile that needs no
-/// more rounds of the slots, when that leaves the busiest slot at least 1/16 fewer rows: on two
-/// threads 11 tiles of 24 rows (square n = 1024, batch 256) or 5 of 60 (MonarchLinear n = 4096)
-/// leave one core idle while the other runs the last tile; 12 tiles of 22 or 6 of 43 do not.
-/// Smaller gains are not worth the weight traffic of smaller tiles, nor the register-tile tail
-/// of a tile that is no multiple of 12 (at n = 1024, 22-row tiles ran within ~3% of 12-row ones
-/// on two threads). The tile shrinks to no less than half: more than (tiles - 1) * tile rows
-/// spread over rounds * slots <= 2 * (tiles - 1) tiles. Not at all for one worker or one tile.
-inline Index balanced_batch_tile(Index batch, Index tile, Index workers) {
+/// The policy's `tile`, shrunk for `workers` concurrent slots when that leaves the busiest slot
+/// at least 1/16 fewer rows: on two threads 11 tiles of 24 rows (square n = 1024, batch 256) or 5
+/// of 60 (MonarchLinear n = 4096) leave one core idle while the other runs the last tile.
+/// Candidates are the multiples of kTileRowMultiple below `tile` (22 tiles of 12 rows) and the
+/// smallest tile that needs no more rounds of the slots (6 tiles of 43), none below `min_tile`;
+/// the fewest rows win, then a multiple of kTileRowMultiple, then the larger tile. The register-
+/// tile tail matters: at n = 1024, 12-row tiles gave 1.90x on two threads, 22-row ones 1.71x.
+/// Unchanged for one worker or one tile.
+inline Index balanced_batch_tile(Index batch, Index tile, Index workers, Index min_tile) {
   const Index tiles = (batch + tile - 1) / tile, slots = fused_slots(tiles, workers);
   if (slots <= 1) return tile;
-  const Index rounds = (tiles + slots - 1) / slots, even = (batch + rounds * slots - 1) / (rounds * slots);
-  const bool worth_it = 16 * busiest_slot_rows(batch, even, workers) <= 15 * busiest_slot_rows(batch, tile, workers);
-  return worth_it ? even : tile;
+  const Index keep = busiest_slot_rows(batch, tile, workers);
+  Index best = tile, best_rows = keep;
+  auto consider = [&](Index t) {  // in order of preference: a later candidate must do better
+    if (t < min_tile) return;
+    const Index rows = busiest_slot_rows(batch, t, workers);
+    if (rows < best_rows && 16 * rows <= 15 * keep) best = t, best_rows = rows;
+  };
+  for (Index t = (tile - 1) / kTileRowMultiple * kTileRowMultiple; t >= kTileRowMultiple; t -= kTileRowMultiple)
+    consider(t);
+  const Index rounds = (tiles + slots - 1) / slots;
+  consider((batch + rounds * slots - 1) / (rounds * slots));
+  return best;
 }
 
 /// Tiles of its region (of ceil(tiles / slots)) that a slot runs before the others may take them:
@@ -200,14 +209,17 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
   const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
   // Counted without the row padding (under 2%), which would halve the n = 1024 f32 tile.
   Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
-  if ((sh.k * sh.q * sh.p + sh.l * sh.s * sh.r) * Index(sizeof(T)) > kL2WeightBytes)
-    rows = std::max(rows, kStreamedWeightTile);
+  const bool streamed = (sh.k * sh.q * sh.p + sh.l * sh.s * sh.r) * Index(sizeof(T)) > kL2WeightBytes;
+  if (streamed) rows = std::max(rows, kStreamedWeightTile);
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
   if (o.batch_tile > 0) {
     plan.batch_tile = o.batch_tile;
   } else {
     const Index tile = std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile, kMaxBatchTile);
-    plan.batch_tile = batch > 0 ? balanced_batch_tile(batch, tile, workers) : tile;
+    // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
+    // at 12 rows: 8-25% slower per row than 24).
+    const Index min_tile = std::max((tile + 1) / 2, streamed ? kStreamedWeightTile : kMinBatchTile);
+    plan.batch_tile = batch > 0 ? balanced_batch_tile(batch, tile, workers, min_tile) : tile;
   }
   return plan;
 }
