@@ -113,10 +113,10 @@ class ScopedKernelOverride {
 struct KernelPlan {
   KernelPath path = KernelPath::reference;
   /// Batch rows per fused tile: stage 1 fills a batch_tile-row intermediate that stage 2 reads while
-  /// it is still in cache. Set by shape and scalar, then shrunk so the tiles divide evenly among
-  /// the executor's workers (balanced_batch_tile). Each output row is the same fixed-order sum
-  /// whichever tile holds it and however large the tile is, so results are bitwise identical for
-  /// any executor.
+  /// it is still in cache. Set by shape and scalar, then shrunk where a last round of tiles would
+  /// leave the executor's workers idle (balanced_batch_tile). Each output row is the same
+  /// fixed-order sum whichever tile holds it and however large the tile is, so results are
+  /// bitwise identical for any executor.
   Index batch_tile = 0;
 };
 
