@@ -430,12 +430,15 @@ TEST(KernelPolicy, OverrideIsScoped) {
 
 TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
   // One worker: about 96 KiB of intermediate per tile where the weights stay in L2, at least 24
-  // rows where they exceed 1 MiB (streamed from L3 per tile), 60 where one block exceeds 256 KiB.
+  // rows where they exceed 1 MiB (streamed from L3 per tile), 60 where one block exceeds 256 KiB,
+  // 256 where every block side is 1024 or more (not rounded to 12 rows: batch 256 is one tile).
   EXPECT_EQ(kn::plan_kernels<float>(Shape::square(32), 1000, 1).batch_tile, 24);   // 256 KiB of weights
   EXPECT_EQ(kn::plan_kernels<double>(Shape::square(32), 1000, 1).batch_tile, 12);  // 512 KiB
   EXPECT_EQ(kn::plan_kernels<float>(Shape::square(64), 1000, 1).batch_tile, 24);   // 2 MiB
   EXPECT_EQ(kn::plan_kernels<double>(Shape::square(64), 1000, 1).batch_tile, 24);  // 4 MiB
-  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(4096, 4096, 4), 1000, 1).batch_tile, 60);
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(4096, 4096, 4), 1000, 1).batch_tile, 256);
+  EXPECT_EQ(kn::plan_kernels<double>(Shape::monarch_linear(4096, 4096, 4), 256, 1).batch_tile, 256);
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(1024, 4096, 4), 1000, 1).batch_tile, 60);
 }
 
 TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {

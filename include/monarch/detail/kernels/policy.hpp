@@ -153,9 +153,9 @@ inline Index busiest_slot_rows(Index batch, Index tile, Index workers) {
 
 /// The policy's `tile`, shrunk for `workers` concurrent slots when that leaves the busiest slot
 /// at least 1/16 fewer rows: on two threads 11 tiles of 24 rows (square n = 1024, batch 256) or 5
-/// of 60 (MonarchLinear n = 4096) leave one core idle while the other runs the last tile.
-/// Candidates are the multiples of kTileRowMultiple below `tile` (22 tiles of 12 rows) and the
-/// smallest tile that needs no more rounds of the slots (6 tiles of 43), none below `min_tile`;
+/// of 256 (MonarchLinear n = 4096, batch 1040) leave one core idle while the other runs the last
+/// tile. Candidates are the multiples of kTileRowMultiple below `tile` (22 tiles of 12 rows) and
+/// the smallest tile that needs no more rounds of the slots (6 tiles of 174), none below `min_tile`;
 /// the fewest rows win, then a multiple of kTileRowMultiple, then the larger tile. The register-
 /// tile tail matters: at n = 1024, 12-row tiles gave 1.90x on two threads, 22-row ones 1.71x.
 /// Unchanged for one worker or one tile.
@@ -193,6 +193,14 @@ inline constexpr Index kSlotGapBytes = 64 * 1024;
 /// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
 inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 
+/// Blocks at least this large on every side (the weight panels the kernel streams, K rows of
+/// 256 bytes, are then 256 KiB or more) take kMaxBatchTile rows. MonarchLinear n = 4096, nblocks
+/// 4, one thread (Intel Xeon, 2 MiB L2, 2026-12-07): f32 60 / 120 / 192 / 256 / 384 rows gave
+/// 59-67 / 77-81 / 90-99 / 99-103 / 101-102 GFLOP/s at batch 256-4096, f64 31-33 at 60 and 40 at
+/// 256. MonarchLinear 1024 -> 4096 (blocks of 256 x 256 and 1024 x 256) is the opposite: f64
+/// 15.5 ms at 60 rows, 19.3 at 256.
+inline constexpr Index kWideBlockSide = 1024;
+
 /// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
 /// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows. Square
 /// n = 4096 (2 MiB f32, 4 MiB f64): 24 rows ran 8-25% faster than 12 at batch 16-1024 in f32 and
@@ -212,10 +220,14 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
   const bool streamed = (sh.k * sh.q * sh.p + sh.l * sh.s * sh.r) * Index(sizeof(T)) > kL2WeightBytes;
   if (streamed) rows = std::max(rows, kStreamedWeightTile);
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
+  const bool wide_blocks = std::min({sh.q, sh.p, sh.s, sh.r}) >= kWideBlockSide;
   if (o.batch_tile > 0) {
     plan.batch_tile = o.batch_tile;
   } else {
-    const Index tile = std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile, kMaxBatchTile);
+    // Wide blocks take 256 rows as they are (not 252): batch 256 is then one tile, not 252 + 4.
+    const Index tile = wide_blocks ? kMaxBatchTile
+                                   : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile,
+                                                       kMaxBatchTile);
     // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
     // at 12 rows: 8-25% slower per row than 24).
     const Index min_tile = std::max((tile + 1) / 2, streamed ? kStreamedWeightTile : kMinBatchTile);
