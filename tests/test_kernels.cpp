@@ -235,6 +235,56 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalForEveryTileSize) {
   }
 }
 
+TYPED_TEST(KernelsTest, StreamedOutputIsBitwiseTheSame) {
+  // Non-temporal stores change where the output goes, never its values: with streaming forced on,
+  // outputs whose rows start on a 64-byte boundary (streamed), one value off it (normal stores),
+  // column-major, and on two threads, equal the normally stored result, and nothing around the
+  // output is written.
+  using T = TypeParam;
+  const auto pool = thread_pool_executor(2);
+  const Index batch = 41;
+  constexpr Index line = Index(64 / sizeof(T)) > 0 ? Index(64 / sizeof(T)) : 1;
+  for (const auto path : compiled_paths<T>()) {
+    if (path == kn::KernelPath::reference) continue;
+    for (const Index tile : {Index(0), Index(5)}) {
+      for (const auto& c : this->cases()) {
+        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name);
+        const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 29);
+        const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 30);
+        RowBatch<T> Y0, A0;
+        {
+          const kn::ScopedKernelOverride use({path, tile, kn::Streaming::off});
+          Y0 = c.M.apply(X);
+          A0 = c.M.apply_adjoint(V);
+        }
+        const kn::ScopedKernelOverride use({path, tile, kn::Streaming::on});
+        for (const Index offset : {Index(0), Index(1)}) {
+          const Index stride = (c.M.rows() + line) / line * line;  // whole lines, one spare value
+          detail::AlignedVector<T> buf(static_cast<std::size_t>(batch * stride + line), T(7));
+          c.M.apply(view(X), MatrixView<T>{buf.data() + offset, batch, c.M.rows(), stride, 1});
+          const Eigen::Map<const RowBatch<T>, 0, Eigen::OuterStride<>> Y(buf.data() + offset, batch, c.M.rows(),
+                                                                         Eigen::OuterStride<>(stride));
+          EXPECT_EQ(RowBatch<T>(Y), Y0) << "offset " << offset;
+          Index untouched = 0;
+          for (Index i = 0; i < Index(buf.size()); ++i) {
+            const Index r = (i - offset) / stride, col = (i - offset) % stride;
+            const bool inside = i >= offset && r < batch && col < c.M.rows();
+            untouched += !inside && buf[static_cast<std::size_t>(i)] == T(7);
+            EXPECT_TRUE(inside || buf[static_cast<std::size_t>(i)] == T(7)) << "written outside at " << i;
+          }
+          EXPECT_GT(untouched, 0);
+        }
+        Dense<T> Yc(batch, c.M.rows());
+        c.M.apply(X, Yc);
+        EXPECT_EQ(RowBatch<T>(Yc), Y0) << "column-major";
+        EXPECT_EQ(c.M.apply(X, pool), Y0) << "two threads";
+        EXPECT_EQ(c.M.apply_adjoint(V), A0);
+        EXPECT_EQ(c.M.apply_adjoint(V, pool), A0) << "two threads";
+      }
+    }
+  }
+}
+
 TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
   // intermediate written past it (a tile slot, a padded row) is reported. The reservation is
@@ -426,6 +476,20 @@ TEST(KernelPolicy, OverrideIsScoped) {
   }
   EXPECT_EQ(kn::plan_kernels<float>(sh, 1000, 1).path, automatic.path);
   EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, kn::KernelPath::portable);
+}
+
+TEST(KernelPolicy, StreamsOnlyLargeOutputs) {
+  // Outputs of 16 MiB and more bypass the caches; smaller ones are likely read again from them.
+  EXPECT_FALSE(kn::streams_output<float>(1023, 4096));
+  EXPECT_TRUE(kn::streams_output<float>(1024, 4096));
+  EXPECT_FALSE(kn::streams_output<double>(511, 4096));
+  EXPECT_TRUE(kn::streams_output<double>(512, 4096));
+  {
+    const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::Streaming::on});
+    EXPECT_TRUE(kn::streams_output<float>(1, 1));
+  }
+  const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::Streaming::off});
+  EXPECT_FALSE(kn::streams_output<float>(1 << 20, 4096));
 }
 
 TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {

@@ -78,10 +78,14 @@ template <>
 struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
 #endif
 
+/// Whether a multiply stores its output non-temporally (streams_output).
+enum class Streaming { automatic, off, on };
+
 /// A settable override for tests and benchmarks; zero / automatic fields mean "policy decides".
 struct KernelOverride {
   KernelPath path = KernelPath::automatic;
   Index batch_tile = 0;
+  Streaming streaming = Streaming::automatic;
 };
 inline std::atomic<KernelPath>& override_path() {
   static std::atomic<KernelPath> p{KernelPath::automatic};
@@ -91,11 +95,18 @@ inline std::atomic<Index>& override_batch_tile() {
   static std::atomic<Index> b{0};
   return b;
 }
+inline std::atomic<Streaming>& override_streaming() {
+  static std::atomic<Streaming> s{Streaming::automatic};
+  return s;
+}
 inline void set_kernel_override(const KernelOverride& o) {
   override_path().store(o.path);
   override_batch_tile().store(o.batch_tile);
+  override_streaming().store(o.streaming);
 }
-inline KernelOverride kernel_override() { return {override_path().load(), override_batch_tile().load()}; }
+inline KernelOverride kernel_override() {
+  return {override_path().load(), override_batch_tile().load(), override_streaming().load()};
+}
 
 /// Sets an override for the lifetime of the object (tests, benchmarks), then restores the old one.
 class ScopedKernelOverride {
@@ -234,6 +245,26 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
     plan.batch_tile = batch > 0 ? balanced_batch_tile(batch, tile, workers, min_tile) : tile;
   }
   return plan;
+}
+
+/// Output bytes from which a fused multiply stores its output non-temporally: written to memory
+/// without first reading each line into the caches, and without evicting the weights. Streamed /
+/// normal time, one thread (Intel Xeon, 2026-12-07; the benchmark rewrites one output, which
+/// normal stores keep in L3 when it fits):
+///   16 MiB and more: 0.79-0.83 (square n = 4096 f32 batch 1024, 4096; f64 1024, 4096),
+///                    0.87 (n = 1024 f32 batch 4096), 0.62 (f64 batch 4096)
+///   8 MiB:  0.85 (n = 4096 f64 batch 256), 1.12 (n = 1024 f64 batch 1024)
+///   1-4 MiB: 1.03-1.16 (n = 4096 f32 batch 64, 256; n = 1024 f32 batch 256, 1024; f64 256)
+inline constexpr Index kStreamOutputBytes = 16 * 1024 * 1024;
+
+/// Whether a call writing `batch` rows of `out_cols` values of T streams its output.
+template <class T>
+bool streams_output(Index batch, Index out_cols) {
+  switch (override_streaming().load()) {
+    case Streaming::on: return true;
+    case Streaming::off: return false;
+    default: return batch * out_cols * Index(sizeof(T)) >= kStreamOutputBytes;
+  }
 }
 
 /// Register tiles per ISA: the broadcast kernel holds MR x NV vectors of accumulators, the lanes

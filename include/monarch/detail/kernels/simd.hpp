@@ -1,7 +1,8 @@
 // monarch::detail::kernels: the few vector operations the micro-kernels need, once per ISA (the
 // "packet" idea of Eigen). Each type V offers, for its scalar V::Scalar and lane count V::width:
 //   zero(), load(p), load_partial(p, n), broadcast(p), fma(a, b, c) = a*b + c, add(a, b),
-//   store(p), store_partial(p, n), sum() (of the lanes), pin() (keep the value in a register)
+//   store(p), store_partial(p, n), sum() (of the lanes), pin() (keep the value in a register),
+//   stream(p) (a store that bypasses the caches where p is aligned) and stream_fence()
 // The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
 // it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
@@ -9,6 +10,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstdint>
 
 #include "../../scalar.hpp"
 
@@ -54,6 +56,8 @@
 #endif
 
 namespace monarch::detail::kernels {
+
+inline bool is_aligned(const void* p, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
 
 /// a*b + c for one real lane, rounded the same way in every instantiation (see above).
 template <class R>
@@ -118,6 +122,8 @@ struct PortableVec {
   void store_partial(T* p, int n) const {
     for (int i = 0; i < n; ++i) p[i] = v[i];
   }
+  void stream(T* p) const { store(p); }  // plain C++ has no non-temporal store
+  static void stream_fence() {}
   void pin() {}  // an array: nothing to keep in a register
   T sum() const {
     T s = v[0];
@@ -147,6 +153,13 @@ struct Avx2Float {
   static Avx2Float add(Avx2Float a, Avx2Float b) { return {_mm256_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  void stream(float* p) const {
+    if (is_aligned(p, 32))
+      _mm256_stream_ps(p, v);
+    else
+      store(p);
+  }
+  static void stream_fence() { _mm_sfence(); }
   float sum() const {
     const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -169,6 +182,13 @@ struct Avx2Double {
   static Avx2Double add(Avx2Double a, Avx2Double b) { return {_mm256_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm256_maskstore_pd(p, mask(n), v); }
+  void stream(double* p) const {
+    if (is_aligned(p, 32))
+      _mm256_stream_pd(p, v);
+    else
+      store(p);
+  }
+  static void stream_fence() { _mm_sfence(); }
   double sum() const {
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
@@ -191,6 +211,13 @@ struct Avx512Float {
   static Avx512Float add(Avx512Float a, Avx512Float b) { return {_mm512_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  void stream(float* p) const {
+    if (is_aligned(p, 64))
+      _mm512_stream_ps(p, v);
+    else
+      store(p);
+  }
+  static void stream_fence() { _mm_sfence(); }
   // By halves: GCC 12's _mm512_reduce_add_* warns -Wmaybe-uninitialized in its own header.
   float sum() const {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
@@ -216,6 +243,13 @@ struct Avx512Double {
   static Avx512Double add(Avx512Double a, Avx512Double b) { return {_mm512_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, mask(n), v); }
+  void stream(double* p) const {
+    if (is_aligned(p, 64))
+      _mm512_stream_pd(p, v);
+    else
+      store(p);
+  }
+  static void stream_fence() { _mm_sfence(); }
   double sum() const {
     const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
     const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
