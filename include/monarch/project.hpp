@@ -84,7 +84,7 @@ inline Index first_channel(const Shape& sh, Index e, Index a) {
 inline Index slice_channels(const Shape& sh, Index e, Index a) {
   const Index first = detail::first_channel(sh, e, a);
   const Index end = (a + 1) * sh.q;
-  return first < end ? (end - first + sh.l - 1) / sh.l : 0;
+  return first < end ? detail::ceil_div(end - first, sh.l) : 0;
 }
 
 namespace detail {

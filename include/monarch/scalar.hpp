@@ -11,6 +11,11 @@ namespace monarch {
 /// Sizes and indices, signed like Eigen::Index.
 using Index = std::ptrdiff_t;
 
+namespace detail {
+/// ceil(a / b) for a >= 0 and b > 0: tiles, panels and blocks needed to cover a values.
+constexpr Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
+}  // namespace detail
+
 template <class T>
 struct is_supported_scalar
     : std::bool_constant<std::is_same_v<T, float> || std::is_same_v<T, double> ||

@@ -56,8 +56,8 @@ struct Shape {
                           "Shape::monarch_linear: sizes must be positive, given in_features = ",
                           in_features, ", out_features = ", out_features, ", nblocks = ", nblocks);
     const Index b = nblocks;
-    const Index in_blk = (in_features + b - 1) / b;    // I = ceil(in / b)
-    const Index out_blk = (out_features + b - 1) / b;  // O = ceil(out / b)
+    const Index in_blk = detail::ceil_div(in_features, b);    // I = ceil(in / b)
+    const Index out_blk = detail::ceil_div(out_features, b);  // O = ceil(out / b)
     if (b * in_blk < b * out_blk) return Shape{b, in_blk, in_blk, b, out_blk, in_blk};
     return Shape{b, out_blk, in_blk, b, out_blk, out_blk};
   }

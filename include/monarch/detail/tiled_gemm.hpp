@@ -64,7 +64,7 @@ void gemm_rows(CMap& C, const AMap& A, const BMap& B, Index i0, Index rows) {
 /// Number of row tiles gemm_rows splits m rows into (the unit of parallel work).
 template <class T>
 constexpr Index gemm_row_tiles(Index m) {
-  return (m + gemm_tile<T>() - 1) / gemm_tile<T>();
+  return ceil_div(m, gemm_tile<T>());
 }
 
 }  // namespace monarch::detail

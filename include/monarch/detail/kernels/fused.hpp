@@ -55,7 +55,7 @@ struct PackedMultiply {
 
 template <class V>
 int vectors_for(Index n) {
-  const Index v = (n + V::width - 1) / V::width;
+  const Index v = ceil_div(n, V::width);
   return v >= 4 ? 4 : v >= 2 ? 2 : 1;
 }
 
@@ -81,7 +81,7 @@ LanesPack<typename V::Scalar> pack_lanes_factor(Index nblocks, Index NJ, Index K
   LanesPack<typename V::Scalar> pk;
   pk.NJ = NJ;
   pk.K = K;
-  pk.groups = (nblocks + W - 1) / W;
+  pk.groups = ceil_div(nblocks, W);
   pk.group_stride = packed_lanes_size(NJ, K, NT, W);
   pk.data.resize(static_cast<std::size_t>(pk.groups * pk.group_stride));
   for (Index g = 0; g < pk.groups; ++g)
@@ -215,14 +215,14 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
 /// Values from one slot's intermediate to the next: a tile of rows plus kSlotGapBytes.
 template <class T>
 Index fused_slot_stride(Index batch_tile, Index hs) {
-  return batch_tile * hs + (kSlotGapBytes + Index(sizeof(T)) - 1) / Index(sizeof(T));
+  return batch_tile * hs + ceil_div(kSlotGapBytes, Index(sizeof(T)));
 }
 
 /// Intermediate values a call of `batch` rows needs with `workers` concurrent tiles (the last
 /// slot has no gap after it).
 template <class T>
 Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index workers) {
-  const Index tiles = (batch + batch_tile - 1) / batch_tile, hs = intermediate_row_stride<T>(sh.inner());
+  const Index tiles = ceil_div(batch, batch_tile), hs = intermediate_row_stride<T>(sh.inner());
   if (tiles <= 1) return batch * hs;
   return (fused_slots(tiles, workers) - 1) * fused_slot_stride<T>(batch_tile, hs) + batch_tile * hs;
 }
@@ -238,7 +238,7 @@ Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index
 /// (square n = 1024 f32).
 template <class RunTile>
 void run_slot_tiles(Index slot, Index slots, Index tiles, std::atomic<Index>& next_claim, RunTile&& run_tile) {
-  const Index region = (tiles + slots - 1) / slots, owned = owned_tiles(region), unowned = region - owned;
+  const Index region = ceil_div(tiles, slots), owned = owned_tiles(region), unowned = region - owned;
   for (Index tile = slot * region; tile < std::min(tiles, slot * region + owned); ++tile) run_tile(tile);
   for (Index c; (c = next_claim.fetch_add(1, std::memory_order_relaxed)) < slots * unowned;) {
     const Index tile = c % slots * region + owned + c / slots;
@@ -257,7 +257,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
                     Index workers, typename V::Scalar* workspace) {
   using T = typename V::Scalar;
   const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
-  const Index tiles = (batch + batch_tile - 1) / batch_tile;
+  const Index tiles = ceil_div(batch, batch_tile);
   if (tiles <= 1) {
     StageCall<T> first, second;
     make_stages(dir, pk, in, out, 0, workspace, hs, stream, first, second);

@@ -150,7 +150,7 @@ void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, co
 /// panel P, element (k, jj) at out[(P*K + k)*NR + jj]. Returns the number of values written.
 template <class T, class Get>
 Index pack_panels(Index K, Index N, int NR, Get&& get, T* out) {
-  const Index np = (N + NR - 1) / NR;
+  const Index np = ceil_div(N, NR);
   for (Index P = 0; P < np; ++P)
     for (Index kk = 0; kk < K; ++kk)
       for (Index jj = 0; jj < NR; ++jj) {
@@ -161,14 +161,14 @@ Index pack_panels(Index K, Index N, int NR, Get&& get, T* out) {
 }
 
 /// Values pack_panels writes for a K x N matrix.
-inline Index packed_panels_size(Index K, Index N, int NR) { return (N + NR - 1) / NR * K * NR; }
+inline Index packed_panels_size(Index K, Index N, int NR) { return ceil_div(N, NR) * K * NR; }
 
 /// Packs a lane group: blocks z0 .. z0+W-1 of `nblocks`, each an NJ x K matrix P_z[j,k] =
 /// get(z, j, k), into ceil(NJ/NT) tiles of K x NT x W (zero-padded): tile J, element (k, jj, z)
 /// at out[((J*K + k)*NT + jj)*W + z - z0]. Returns the number of values written.
 template <class T, class Get>
 Index pack_lanes(Index z0, Index nblocks, Index NJ, Index K, int NT, int W, Get&& get, T* out) {
-  const Index nt = (NJ + NT - 1) / NT;
+  const Index nt = ceil_div(NJ, NT);
   for (Index J = 0; J < nt; ++J)
     for (Index kk = 0; kk < K; ++kk)
       for (Index jj = 0; jj < NT; ++jj)
@@ -180,7 +180,7 @@ Index pack_lanes(Index z0, Index nblocks, Index NJ, Index K, int NT, int W, Get&
 }
 
 /// Values pack_lanes writes per lane group.
-inline Index packed_lanes_size(Index NJ, Index K, int NT, int W) { return (NJ + NT - 1) / NT * K * NT * W; }
+inline Index packed_lanes_size(Index NJ, Index K, int NT, int W) { return ceil_div(NJ, NT) * K * NT * W; }
 
 /// Splits M rows into register tiles: full tiles of MR rows, then the remainder with tiles of
 /// 4, 3, 2 and 1 rows (a short batch must not pay for MR rows). Calls f(integral_constant<int, R>,
@@ -244,7 +244,7 @@ template <class V, int MR, int NV>
 void gram_matrix(Index m, Index n, const typename V::Scalar* S, typename V::Scalar* G, typename V::Scalar* pack) {
   static_assert(!is_complex_v<typename V::Scalar>, "gram_matrix: real scalars only (S^T, not S^H)");
   constexpr int NR = NV * V::width;
-  const Index padded = (n + NR - 1) / NR * NR;
+  const Index padded = ceil_div(n, NR) * NR;
   for (Index j = 0; j < padded; ++j) {  // column by column: contiguous reads of S
     auto* out = pack + (j / NR) * m * NR + j % NR;
     for (Index k = 0; k < m; ++k) out[k * NR] = j < n ? S[j * m + k] : typename V::Scalar(0);
