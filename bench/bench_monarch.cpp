@@ -179,12 +179,12 @@ int main(int argc, char** argv) {
   namespace kn = monarch::detail::kernels;
   benchmark::AddCustomContext("monarch_kernel_path_f32", kn::to_string(kn::best_path<float>()));
   benchmark::AddCustomContext("monarch_kernel_path_f64", kn::to_string(kn::best_path<double>()));
-  // Tuning aids: MONARCH_BENCH_TILE=<rows> overrides the policy's batch tile, MONARCH_BENCH_STREAM=0|1
+  // Tuning aids: MONARCH_BENCH_TILE=<rows> overrides the policy's batch tile, MONARCH_BENCH_NONTEMPORAL=0|1
   // whether the output is stored non-temporally.
   kn::KernelOverride tuning;
   if (const char* tile = std::getenv("MONARCH_BENCH_TILE")) tuning.batch_tile = std::atoll(tile);
-  if (const char* stream = std::getenv("MONARCH_BENCH_STREAM"))
-    tuning.streaming = std::atoi(stream) != 0 ? kn::Streaming::on : kn::Streaming::off;
+  if (const char* nt = std::getenv("MONARCH_BENCH_NONTEMPORAL"))
+    tuning.nontemporal = std::atoi(nt) != 0 ? kn::NonTemporal::on : kn::NonTemporal::off;
   kn::set_kernel_override(tuning);
   const std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
   register_all<float>(batches);

@@ -235,15 +235,29 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalForEveryTileSize) {
   }
 }
 
-TYPED_TEST(KernelsTest, StreamedOutputIsBitwiseTheSame) {
-  // Non-temporal stores change where the output goes, never its values: with streaming forced on,
-  // outputs whose rows start on a 64-byte boundary (streamed), one value off it (normal stores),
-  // column-major, and on two threads, equal the normally stored result, and nothing around the
-  // output is written.
+TYPED_TEST(KernelsTest, NonTemporalOutputIsBitwiseTheSame) {
+  // Non-temporal stores change where the output goes, never its values: with them forced on,
+  // outputs whose rows start on a 64-byte boundary (non-temporal where whole vectors are stored),
+  // one value off it (mostly normal stores), column-major, and on two threads, equal the normally
+  // stored result, forward and adjoint, and nothing around the output is written.
   using T = TypeParam;
   const auto pool = thread_pool_executor(2);
   const Index batch = 41;
-  constexpr Index line = Index(64 / sizeof(T)) > 0 ? Index(64 / sizeof(T)) : 1;
+  constexpr Index line = std::max<Index>(1, Index(64 / sizeof(T)));
+  // Runs apply_into(out) on a guarded buffer of `cols`-value rows whose first row starts `offset`
+  // values past a 64-byte boundary, and returns the output.
+  auto into_guarded = [&](Index cols, Index offset, const auto& apply_into) {
+    const Index stride = (cols + line) / line * line;  // whole lines, one spare value at least
+    const T guard(7);
+    detail::AlignedVector<T> buf(static_cast<std::size_t>(batch * stride + line), guard);
+    apply_into(MatrixView<T>{buf.data() + offset, batch, cols, stride, 1});
+    for (Index i = 0; i < Index(buf.size()); ++i) {
+      const bool inside = i >= offset && (i - offset) / stride < batch && (i - offset) % stride < cols;
+      EXPECT_TRUE(inside || buf[static_cast<std::size_t>(i)] == guard) << "written outside at " << i;
+    }
+    return RowBatch<T>(Eigen::Map<const RowBatch<T>, 0, Eigen::OuterStride<>>(buf.data() + offset, batch, cols,
+                                                                                Eigen::OuterStride<>(stride)));
+  };
   for (const auto path : compiled_paths<T>()) {
     if (path == kn::KernelPath::reference) continue;
     for (const Index tile : {Index(0), Index(5)}) {
@@ -253,32 +267,20 @@ TYPED_TEST(KernelsTest, StreamedOutputIsBitwiseTheSame) {
         const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 30);
         RowBatch<T> Y0, A0;
         {
-          const kn::ScopedKernelOverride use({path, tile, kn::Streaming::off});
+          const kn::ScopedKernelOverride use({path, tile, kn::NonTemporal::off});
           Y0 = c.M.apply(X);
           A0 = c.M.apply_adjoint(V);
         }
-        const kn::ScopedKernelOverride use({path, tile, kn::Streaming::on});
+        const kn::ScopedKernelOverride use({path, tile, kn::NonTemporal::on});
         for (const Index offset : {Index(0), Index(1)}) {
-          const Index stride = (c.M.rows() + line) / line * line;  // whole lines, one spare value
-          detail::AlignedVector<T> buf(static_cast<std::size_t>(batch * stride + line), T(7));
-          c.M.apply(view(X), MatrixView<T>{buf.data() + offset, batch, c.M.rows(), stride, 1});
-          const Eigen::Map<const RowBatch<T>, 0, Eigen::OuterStride<>> Y(buf.data() + offset, batch, c.M.rows(),
-                                                                         Eigen::OuterStride<>(stride));
-          EXPECT_EQ(RowBatch<T>(Y), Y0) << "offset " << offset;
-          Index untouched = 0;
-          for (Index i = 0; i < Index(buf.size()); ++i) {
-            const Index r = (i - offset) / stride, col = (i - offset) % stride;
-            const bool inside = i >= offset && r < batch && col < c.M.rows();
-            untouched += !inside && buf[static_cast<std::size_t>(i)] == T(7);
-            EXPECT_TRUE(inside || buf[static_cast<std::size_t>(i)] == T(7)) << "written outside at " << i;
-          }
-          EXPECT_GT(untouched, 0);
+          SCOPED_TRACE(::testing::Message() << "offset " << offset);
+          EXPECT_EQ(into_guarded(c.M.rows(), offset, [&](MatrixView<T> Y) { c.M.apply(view(X), Y); }), Y0);
+          EXPECT_EQ(into_guarded(c.M.cols(), offset, [&](MatrixView<T> A) { c.M.apply_adjoint(view(V), A); }), A0);
         }
         Dense<T> Yc(batch, c.M.rows());
         c.M.apply(X, Yc);
         EXPECT_EQ(RowBatch<T>(Yc), Y0) << "column-major";
         EXPECT_EQ(c.M.apply(X, pool), Y0) << "two threads";
-        EXPECT_EQ(c.M.apply_adjoint(V), A0);
         EXPECT_EQ(c.M.apply_adjoint(V, pool), A0) << "two threads";
       }
     }
@@ -388,36 +390,47 @@ TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
 }
 
 /// lanes_tile for vector type V against the per-lane naive loop: every row count m <= MR, output
-/// count nt <= NT and lane count up to the width, with strided (non-contiguous) rows and outputs.
+/// count nt <= NT and lane count up to the width, with strided (non-contiguous) rows and outputs,
+/// stored normally and non-temporally, into unaligned outputs and outputs on 64-byte boundaries
+/// (where AVX-512 really stores non-temporally).
 template <class V, int MR, int NT>
 void check_lanes_tile() {
   using T = typename V::Scalar;
   constexpr int W = V::width;
-  const Index K = 19, nblocks = W, a_rs = 3 * K * W + 5, a_ks = W + 2, c_rs = NT * W + 7, c_js = W + 1;
+  const Index K = 19, nblocks = W, a_rs = 3 * K * W + 5, a_ks = W + 2;
   const Dense<T> A = random_matrix<T, Dense<T>>(MR * a_rs, 1, 31);
   const RowBatch<T> P = random_matrix<T>(nblocks * NT, K, 32);  // P_z[j, k] = P(z*NT + j, k)
   std::vector<T> packed(static_cast<std::size_t>(kn::packed_lanes_size(NT, K, NT, W)));
+  struct Layout {
+    Index c_rs, c_js;
+    bool nontemporal;
+  };
+  const Layout layouts[] = {{NT * W + 7, W + 1, false}, {NT * W + 7, W + 1, true}, {(NT + 1) * W, W, true}};
   for (int lanes : {W, std::max(1, W - 3), 1}) {
     kn::pack_lanes(0, lanes, NT, K, NT, W, [&](Index z, Index j, Index k) { return P(z * NT + j, k); }, packed.data());
-    for (int m = 1; m <= MR; ++m)
-      for (int nt = 1; nt <= NT; ++nt) {
-        SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " m " << m << " nt " << nt);
-        std::vector<T> C(static_cast<std::size_t>(MR * c_rs + W), T(7));
-        kn::lanes_tile<V, MR, NT>(K, A.data(), a_rs, a_ks, packed.data(), C.data(), c_rs, c_js, m, nt, lanes);
-        Dense<wider_t<T>> got(m * nt, lanes), want = Dense<wider_t<T>>::Zero(m * nt, lanes);
-        for (int i = 0; i < m; ++i)
-          for (int j = 0; j < nt; ++j)
-            for (int z = 0; z < lanes; ++z) {
-              got(i * nt + j, z) = wider_t<T>(C[static_cast<std::size_t>(i * c_rs + j * c_js + z)]);
-              for (Index k = 0; k < K; ++k)
-                want(i * nt + j, z) += wider_t<T>(A(i * a_rs + k * a_ks + z, 0)) * wider_t<T>(P(z * NT + j, k));
-            }
-        MONARCH_EXPECT_CLOSE(T, got, want, K);
-        // Nothing outside the m x nt x lanes outputs is written.
-        Index untouched = 0;
-        for (std::size_t e = 0; e < C.size(); ++e) untouched += C[e] == T(7);
-        EXPECT_EQ(untouched, Index(C.size()) - m * nt * lanes);
-      }
+    for (const Layout& L : layouts)
+      for (int m = 1; m <= MR; ++m)
+        for (int nt = 1; nt <= NT; ++nt) {
+          SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " m " << m << " nt " << nt << " c_rs " << L.c_rs
+                                            << " nontemporal " << L.nontemporal);
+          detail::AlignedVector<T> C(static_cast<std::size_t>(MR * L.c_rs + W), T(7));
+          kn::lanes_tile<V, MR, NT>(K, A.data(), a_rs, a_ks, packed.data(), C.data(), L.c_rs, L.c_js, m, nt, lanes,
+                                    L.nontemporal);
+          if (L.nontemporal) V::nontemporal_fence();
+          Dense<wider_t<T>> got(m * nt, lanes), want = Dense<wider_t<T>>::Zero(m * nt, lanes);
+          for (int i = 0; i < m; ++i)
+            for (int j = 0; j < nt; ++j)
+              for (int z = 0; z < lanes; ++z) {
+                got(i * nt + j, z) = wider_t<T>(C[static_cast<std::size_t>(i * L.c_rs + j * L.c_js + z)]);
+                for (Index k = 0; k < K; ++k)
+                  want(i * nt + j, z) += wider_t<T>(A(i * a_rs + k * a_ks + z, 0)) * wider_t<T>(P(z * NT + j, k));
+              }
+          MONARCH_EXPECT_CLOSE(T, got, want, K);
+          // Nothing outside the m x nt x lanes outputs is written.
+          Index untouched = 0;
+          for (std::size_t e = 0; e < C.size(); ++e) untouched += C[e] == T(7);
+          EXPECT_EQ(untouched, Index(C.size()) - m * nt * lanes);
+        }
   }
 }
 
@@ -478,18 +491,18 @@ TEST(KernelPolicy, OverrideIsScoped) {
   EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, kn::KernelPath::portable);
 }
 
-TEST(KernelPolicy, StreamsOnlyLargeOutputs) {
+TEST(KernelPolicy, NonTemporalOnlyForLargeOutputs) {
   // Outputs of 16 MiB and more bypass the caches; smaller ones are likely read again from them.
-  EXPECT_FALSE(kn::streams_output<float>(1023, 4096));
-  EXPECT_TRUE(kn::streams_output<float>(1024, 4096));
-  EXPECT_FALSE(kn::streams_output<double>(511, 4096));
-  EXPECT_TRUE(kn::streams_output<double>(512, 4096));
+  EXPECT_FALSE(kn::nontemporal_output<float>(1023, 4096));
+  EXPECT_TRUE(kn::nontemporal_output<float>(1024, 4096));
+  EXPECT_FALSE(kn::nontemporal_output<double>(511, 4096));
+  EXPECT_TRUE(kn::nontemporal_output<double>(512, 4096));
   {
-    const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::Streaming::on});
-    EXPECT_TRUE(kn::streams_output<float>(1, 1));
+    const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::NonTemporal::on});
+    EXPECT_TRUE(kn::nontemporal_output<float>(1, 1));
   }
-  const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::Streaming::off});
-  EXPECT_FALSE(kn::streams_output<float>(1 << 20, 4096));
+  const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::NonTemporal::off});
+  EXPECT_FALSE(kn::nontemporal_output<float>(1 << 20, 4096));
 }
 
 TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
@@ -513,10 +526,10 @@ TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
   // is the policy's tile; no candidate leaves fewer rows; on a tie a multiple of 12 wins, then
   // the larger. One worker or one tile: unchanged.
   auto ceil_div = [](Index a, Index b) { return (a + b - 1) / b; };
-  for (const Index tile : {1, 5, 12, 24, 60, 96})
+  for (const Index tile : {1, 5, 12, 24, 60, 96, 256})
     for (const Index min_tile : {Index(1), ceil_div(tile, 2), tile})
       for (const Index workers : {0, 1, 2, 3, 4, 8})
-        for (Index batch = 1; batch <= 700; ++batch) {
+        for (Index batch = 1; batch <= std::max<Index>(700, 4 * tile + 100); ++batch) {
           SCOPED_TRACE(::testing::Message() << batch << " rows, tile " << tile << ", min " << min_tile << ", "
                                             << workers << " workers");
           auto slots = [&](Index t) { return std::min(ceil_div(batch, t), std::max<Index>(1, workers)); };
@@ -544,7 +557,9 @@ TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {
         }
   EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2, 12), 12);   // square n = 1024 f32: 11 tiles of 24 -> 22 of 12
   EXPECT_EQ(kn::balanced_batch_tile(256, 24, 2, 24), 24);   // square n = 4096: 24 rows is the minimum
-  EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2, 30), 43);   // MonarchLinear n = 4096: 5 tiles -> 6 of 43
+  EXPECT_EQ(kn::balanced_batch_tile(256, 60, 2, 30), 43);   // MonarchLinear 1024 -> 4096: 5 tiles -> 6 of 43
+  EXPECT_EQ(kn::balanced_batch_tile(1040, 256, 2, 128), 174);  // MonarchLinear n = 4096: 5 tiles -> 6 of 174
+  EXPECT_EQ(kn::balanced_batch_tile(1024, 256, 2, 128), 256);  // 4 tiles: already even
   EXPECT_EQ(kn::balanced_batch_tile(1024, 24, 2, 12), 24);  // 43 tiles: 12 rows would save 2%
   EXPECT_EQ(kn::balanced_batch_tile(4096, 24, 1, 12), 24);
 }

@@ -39,8 +39,8 @@ void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockD
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
   T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, workers));
-  const bool stream = kernels::streams_output<T>(out.rows, out.cols);
-  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, stream, exec, workers, buf);
+  const bool nontemporal = kernels::nontemporal_output<T>(out.rows, out.cols);
+  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, nontemporal, exec, workers, buf);
 }
 
 /// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b).

@@ -133,7 +133,7 @@ struct StageCall {
   Index a_goff = 0, a_rs = 0, a_ks = 0;
   T* C = nullptr;
   Index c_goff = 0, c_rs = 0, c_cs = 0;  ///< c_cs: column stride (lanes: stride between outputs j)
-  bool stream = false;                   ///< C is the call's output, stored non-temporally
+  bool nontemporal = false;                   ///< C is the call's output, stored non-temporally
 };
 
 template <class V, int Registers, int NV>
@@ -143,7 +143,7 @@ void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
   for (Index blk = u0; blk < u1; ++blk)
     small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
                           pk.data.data() + blk * pk.block_stride, st.C + blk * st.c_goff, st.c_rs, st.c_cs, false,
-                          st.stream);
+                          st.nontemporal);
 }
 
 template <class V, int Registers>
@@ -162,7 +162,7 @@ void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
         const int nt = static_cast<int>(std::min<Index>(NT, pk.NJ - J * NT));
         lanes_tile<V, decltype(mr)::value, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks,
                                                P + J * pk.K * NT * W, st.C + g * W + i * st.c_rs + J * NT * st.c_cs,
-                                               st.c_rs, st.c_cs, m, nt, lanes, st.stream);
+                                               st.c_rs, st.c_cs, m, nt, lanes, st.nontemporal);
       }
     });
   }
@@ -180,10 +180,10 @@ void run_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Inde
 }
 
 /// The two stages of `dir` for rows b0.. of in/out, with the intermediate H (row stride hs);
-/// `stream`: the second stage stores the output non-temporally.
+/// `nontemporal`: the second stage stores the output non-temporally.
 template <class T>
 void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
-                 T* H, Index hs, bool stream, StageCall<T>& first, StageCall<T>& second) {
+                 T* H, Index hs, bool nontemporal, StageCall<T>& first, StageCall<T>& second) {
   const Shape& sh = pk.shape;
   const Index l = sh.l;
   const T* src = in.row(b0);
@@ -209,7 +209,7 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
     first = w2st;
     second = w1st;
   }
-  second.stream = stream;
+  second.nontemporal = nontemporal;
 }
 
 /// Values from one slot's intermediate to the next: a tile of rows plus kSlotGapBytes.
@@ -249,29 +249,29 @@ void run_slot_tiles(Index slot, Index slots, Index tiles, std::atomic<Index>& ne
 /// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor (`workers`: its
 /// concurrency, as the workspace was sized for). Work is a fixed set of tiles (batch_tile rows
 /// each) or, for a single tile, the blocks of each stage; every output element is the same
-/// fixed-order sum whichever thread computes it. With `stream` the output bypasses the caches;
+/// fixed-order sum whichever thread computes it. With `nontemporal` the output bypasses the caches;
 /// each task fences its non-temporal stores before the executor's join publishes them.
 template <class V, int Registers, class Executor>
 void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
-                    MatrixView<typename V::Scalar> out, Index batch_tile, bool stream, const Executor& exec,
+                    MatrixView<typename V::Scalar> out, Index batch_tile, bool nontemporal, const Executor& exec,
                     Index workers, typename V::Scalar* workspace) {
   using T = typename V::Scalar;
   const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
   const Index tiles = ceil_div(batch, batch_tile);
   if (tiles <= 1) {
     StageCall<T> first, second;
-    make_stages(dir, pk, in, out, 0, workspace, hs, stream, first, second);
+    make_stages(dir, pk, in, out, 0, workspace, hs, nontemporal, first, second);
     exec.parallel_for(first.units, [&](Index u) { run_units<V, Registers>(first, u, u + 1, batch); });
     exec.parallel_for(second.units, [&](Index u) {
       run_units<V, Registers>(second, u, u + 1, batch);
-      if (stream) V::stream_fence();
+      if (nontemporal) V::nontemporal_fence();
     });
     return;
   }
   auto run_tile = [&](Index tile, T* H) {
     const Index b0 = tile * batch_tile, rows = std::min(batch_tile, batch - b0);
     StageCall<T> first, second;
-    make_stages(dir, pk, in, out, b0, H, hs, stream, first, second);
+    make_stages(dir, pk, in, out, b0, H, hs, nontemporal, first, second);
     run_units<V, Registers>(first, 0, first.units, rows);
     run_units<V, Registers>(second, 0, second.units, rows);
   };
@@ -280,7 +280,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
   exec.parallel_for(slots, [&](Index slot) {
     T* H = workspace + slot * stride;
     run_slot_tiles(slot, slots, tiles, next_claim, [&](Index tile) { run_tile(tile, H); });
-    if (stream) V::stream_fence();
+    if (nontemporal) V::nontemporal_fence();
   });
 }
 

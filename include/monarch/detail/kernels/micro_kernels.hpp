@@ -26,11 +26,11 @@ namespace monarch::detail::kernels {
 ///   A[i,k] = a[i*a_rs + k*a_ks]            (any strides)
 ///   B[k,j] = b[k*NR + j], NR = NV*width    (a packed panel, zero beyond column n; pack_panels)
 ///   C[i,j] = c[i*c_rs + j*c_cs]            (vector stores when c_cs == 1; non-temporal where
-///                                           `stream` and a whole aligned vector is stored)
+///                                           `nontemporal` and a whole aligned vector is stored)
 /// Rows i >= m are computed from row m-1 and discarded, so a tail needs no other code path.
 template <class V, int MR, int NV>
 void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* b,
-               typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate, bool stream = false) {
+               typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate, bool nontemporal = false) {
   using T = typename V::Scalar;
   constexpr int W = V::width, NR = NV * W;
   const T* ar[MR];
@@ -64,8 +64,8 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
         V out = acc[i][v];
         if (accumulate)
           out = V::add(out, left >= W ? V::load(ci + v * W) : V::load_partial(ci + v * W, left));
-        if (left >= W && stream)
-          out.stream(ci + v * W);
+        if (left >= W && nontemporal)
+          out.store_nontemporal(ci + v * W);
         else if (left >= W)
           out.store(ci + v * W);
         else
@@ -88,7 +88,7 @@ namespace lanes_detail {
 /// body has no branch and, with only constant acc indices, the accumulators stay in registers.
 template <class V, int MR, int NT, bool Full>
 void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
-          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool stream) {
+          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal) {
   using T = typename V::Scalar;
   constexpr int W = V::width;
   const T* ar[MR];
@@ -122,8 +122,8 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
       if (i >= m || j >= nt) continue;
       T* cij = c + i * c_rs + j * c_js;
       if constexpr (Full) {
-        if (stream)
-          acc[i][j].stream(cij);
+        if (nontemporal)
+          acc[i][j].store_nontemporal(cij);
         else
           acc[i][j].store(cij);
       } else
@@ -136,14 +136,14 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
 ///   C[i,j][z] = sum_{k<K} A[i,k][z] * P[j,k][z],   i < m <= MR, j < nt <= NT
 ///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
 ///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
-/// `stream`: full vectors of C are stored non-temporally where aligned (V::stream).
+/// `nontemporal`: full vectors of C are stored non-temporally where aligned (V::store_nontemporal).
 template <class V, int MR, int NT>
 void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
-                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool stream = false) {
+                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal = false) {
   if (lanes == V::width)
-    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, stream);
+    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal);
   else
-    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, stream);
+    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal);
 }
 
 /// Packs one K x N matrix B (B[k,j] = get(k, j)) into ceil(N/NR) panels of K x NR, zero-padded:
@@ -220,18 +220,18 @@ void for_row_tiles(Index M, F&& f) {
 /// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
 /// (any strides) and a K x N matrix B packed by pack_panels(K, N, NV*V::width, ...), writing C
 /// with any strides. Rows are processed MR at a time; every C element is one fixed-order sum over
-/// k, so the result does not depend on how callers split M among threads. `stream`: see gemm_tile.
+/// k, so the result does not depend on how callers split M among threads. `nontemporal`: see gemm_tile.
 template <class V, int MR, int NV>
 void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_rs, Index a_ks,
                 const typename V::Scalar* Bpacked, typename V::Scalar* C, Index c_rs, Index c_cs,
-                bool accumulate = false, bool stream = false) {
+                bool accumulate = false, bool nontemporal = false) {
   constexpr int NR = NV * V::width;
   for (Index P = 0; P * NR < N; ++P) {
     const int n = static_cast<int>(std::min<Index>(NR, N - P * NR));
     const auto* b = Bpacked + P * K * NR;
     for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
       gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
-                                            c_cs, m, n, accumulate, stream);
+                                            c_cs, m, n, accumulate, nontemporal);
     });
   }
 }

@@ -78,14 +78,14 @@ template <>
 struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
 #endif
 
-/// Whether a multiply stores its output non-temporally (streams_output).
-enum class Streaming { automatic, off, on };
+/// Whether a multiply stores its output non-temporally (nontemporal_output).
+enum class NonTemporal { automatic, off, on };
 
 /// A settable override for tests and benchmarks; zero / automatic fields mean "policy decides".
 struct KernelOverride {
   KernelPath path = KernelPath::automatic;
   Index batch_tile = 0;
-  Streaming streaming = Streaming::automatic;
+  NonTemporal nontemporal = NonTemporal::automatic;
 };
 inline std::atomic<KernelPath>& override_path() {
   static std::atomic<KernelPath> p{KernelPath::automatic};
@@ -95,17 +95,17 @@ inline std::atomic<Index>& override_batch_tile() {
   static std::atomic<Index> b{0};
   return b;
 }
-inline std::atomic<Streaming>& override_streaming() {
-  static std::atomic<Streaming> s{Streaming::automatic};
+inline std::atomic<NonTemporal>& override_nontemporal() {
+  static std::atomic<NonTemporal> s{NonTemporal::automatic};
   return s;
 }
 inline void set_kernel_override(const KernelOverride& o) {
   override_path().store(o.path);
   override_batch_tile().store(o.batch_tile);
-  override_streaming().store(o.streaming);
+  override_nontemporal().store(o.nontemporal);
 }
 inline KernelOverride kernel_override() {
-  return {override_path().load(), override_batch_tile().load(), override_streaming().load()};
+  return {override_path().load(), override_batch_tile().load(), override_nontemporal().load()};
 }
 
 /// Sets an override for the lifetime of the object (tests, benchmarks), then restores the old one.
@@ -204,12 +204,13 @@ inline constexpr Index kSlotGapBytes = 64 * 1024;
 /// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
 inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 
-/// Blocks at least this large on every side (the weight panels the kernel streams, K rows of
-/// 256 bytes, are then 256 KiB or more) take kMaxBatchTile rows. MonarchLinear n = 4096, nblocks
-/// 4, one thread (Intel Xeon, 2 MiB L2, 2026-12-07): f32 60 / 120 / 192 / 256 / 384 rows gave
-/// 59-67 / 77-81 / 90-99 / 99-103 / 101-102 GFLOP/s at batch 256-4096, f64 31-33 at 60 and 40 at
-/// 256. MonarchLinear 1024 -> 4096 (blocks of 256 x 256 and 1024 x 256) is the opposite: f64
-/// 15.5 ms at 60 rows, 19.3 at 256.
+/// Blocks at least this large on every side take kMaxBatchTile rows: each weight panel the
+/// kernel streams from L3 (K x 256 bytes on AVX-512, 256 KiB and more) then serves 256 rows. The
+/// tile's intermediate (4 MiB at n = 4096 f32) no longer fits L2, which costs less than the
+/// weight traffic saved. MonarchLinear n = 4096, nblocks 4, one thread (Intel Xeon, 2 MiB L2,
+/// 2026-12-07): f32 60 / 120 / 192 / 256 / 384 rows gave 59-67 / 77-81 / 90-99 / 99-103 /
+/// 101-102 GFLOP/s at batch 256-4096, f64 31-33 at 60 and 40 at 256. MonarchLinear 1024 -> 4096
+/// (blocks of 256 x 256 and 1024 x 256) is the opposite: f64 15.5 ms at 60 rows, 19.3 at 256.
 inline constexpr Index kWideBlockSide = 1024;
 
 /// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
@@ -248,22 +249,24 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
 }
 
 /// Output bytes from which a fused multiply stores its output non-temporally: written to memory
-/// without first reading each line into the caches, and without evicting the weights. Streamed /
-/// normal time, one thread (Intel Xeon, 2026-12-07; the benchmark rewrites one output, which
-/// normal stores keep in L3 when it fits):
-///   16 MiB and more: 0.79-0.83 (square n = 4096 f32 batch 1024, 4096; f64 1024, 4096),
+/// without first reading each line into the caches, and without evicting the weights. Only
+/// whole aligned AVX-512 vectors are (V::store_nontemporal): the lanes kernel's output and the
+/// adjoint's w1 stage, not the stride-l stores of a few w2 blocks (forward MonarchLinear with
+/// nblocks 4). Non-temporal / normal time, one thread (Intel Xeon, 2026-12-07; the benchmark
+/// rewrites one output, which normal stores keep in L3 when it fits):
+///   16 MiB and more: 0.76-0.83 (square n = 4096 f32 batch 1024, 4096; f64 1024, 4096),
 ///                    0.87 (n = 1024 f32 batch 4096), 0.62 (f64 batch 4096)
 ///   8 MiB:  0.85 (n = 4096 f64 batch 256), 1.12 (n = 1024 f64 batch 1024)
 ///   1-4 MiB: 1.03-1.16 (n = 4096 f32 batch 64, 256; n = 1024 f32 batch 256, 1024; f64 256)
-inline constexpr Index kStreamOutputBytes = 16 * 1024 * 1024;
+inline constexpr Index kNonTemporalOutputBytes = 16 * 1024 * 1024;
 
-/// Whether a call writing `batch` rows of `out_cols` values of T streams its output.
+/// Whether a call writing `batch` rows of `out_cols` values of T stores them non-temporally.
 template <class T>
-bool streams_output(Index batch, Index out_cols) {
-  switch (override_streaming().load()) {
-    case Streaming::on: return true;
-    case Streaming::off: return false;
-    default: return batch * out_cols * Index(sizeof(T)) >= kStreamOutputBytes;
+bool nontemporal_output(Index batch, Index out_cols) {
+  switch (override_nontemporal().load()) {
+    case NonTemporal::on: return true;
+    case NonTemporal::off: return false;
+    default: return batch * out_cols * Index(sizeof(T)) >= kNonTemporalOutputBytes;
   }
 }
 

@@ -2,7 +2,8 @@
 // "packet" idea of Eigen). Each type V offers, for its scalar V::Scalar and lane count V::width:
 //   zero(), load(p), load_partial(p, n), broadcast(p), fma(a, b, c) = a*b + c, add(a, b),
 //   store(p), store_partial(p, n), sum() (of the lanes), pin() (keep the value in a register),
-//   stream(p) (a store that bypasses the caches where p is aligned) and stream_fence()
+//   store_nontemporal(p) (bypasses the caches where p is aligned and the ISA writes whole lines),
+//   nontemporal_fence() (orders those stores before the caller publishes them)
 // The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
 // it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
@@ -122,8 +123,8 @@ struct PortableVec {
   void store_partial(T* p, int n) const {
     for (int i = 0; i < n; ++i) p[i] = v[i];
   }
-  void stream(T* p) const { store(p); }  // plain C++ has no non-temporal store
-  static void stream_fence() {}
+  void store_nontemporal(T* p) const { store(p); }  // plain C++ has no non-temporal store
+  static void nontemporal_fence() {}
   void pin() {}  // an array: nothing to keep in a register
   T sum() const {
     T s = v[0];
@@ -153,13 +154,10 @@ struct Avx2Float {
   static Avx2Float add(Avx2Float a, Avx2Float b) { return {_mm256_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
-  void stream(float* p) const {
-    if (is_aligned(p, 32))
-      _mm256_stream_ps(p, v);
-    else
-      store(p);
-  }
-  static void stream_fence() { _mm_sfence(); }
+  // Normal stores: a 32-byte vector is half a cache line, and non-temporal writes of partial
+  // lines (two lane groups, perhaps on two threads, fill one line) cost more than they save.
+  void store_nontemporal(float* p) const { store(p); }
+  static void nontemporal_fence() {}
   float sum() const {
     const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -182,13 +180,10 @@ struct Avx2Double {
   static Avx2Double add(Avx2Double a, Avx2Double b) { return {_mm256_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm256_maskstore_pd(p, mask(n), v); }
-  void stream(double* p) const {
-    if (is_aligned(p, 32))
-      _mm256_stream_pd(p, v);
-    else
-      store(p);
-  }
-  static void stream_fence() { _mm_sfence(); }
+  // Normal stores: a 32-byte vector is half a cache line, and non-temporal writes of partial
+  // lines (two lane groups, perhaps on two threads, fill one line) cost more than they save.
+  void store_nontemporal(double* p) const { store(p); }
+  static void nontemporal_fence() {}
   double sum() const {
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
@@ -211,13 +206,13 @@ struct Avx512Float {
   static Avx512Float add(Avx512Float a, Avx512Float b) { return {_mm512_add_ps(a.v, b.v)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
-  void stream(float* p) const {
-    if (is_aligned(p, 64))
+  void store_nontemporal(float* p) const {  // a whole cache line where aligned
+    if (is_aligned(p, sizeof(v)))
       _mm512_stream_ps(p, v);
     else
       store(p);
   }
-  static void stream_fence() { _mm_sfence(); }
+  static void nontemporal_fence() { _mm_sfence(); }
   // By halves: GCC 12's _mm512_reduce_add_* warns -Wmaybe-uninitialized in its own header.
   float sum() const {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
@@ -243,13 +238,13 @@ struct Avx512Double {
   static Avx512Double add(Avx512Double a, Avx512Double b) { return {_mm512_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, mask(n), v); }
-  void stream(double* p) const {
-    if (is_aligned(p, 64))
+  void store_nontemporal(double* p) const {  // a whole cache line where aligned
+    if (is_aligned(p, sizeof(v)))
       _mm512_stream_pd(p, v);
     else
       store(p);
   }
-  static void stream_fence() { _mm_sfence(); }
+  static void nontemporal_fence() { _mm_sfence(); }
   double sum() const {
     const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
     const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
