@@ -133,7 +133,7 @@ struct StageCall {
   Index a_goff = 0, a_rs = 0, a_ks = 0;
   T* C = nullptr;
   Index c_goff = 0, c_rs = 0, c_cs = 0;  ///< c_cs: column stride (lanes: stride between outputs j)
-  bool nontemporal = false;                   ///< C is the call's output, stored non-temporally
+  bool nontemporal = false;              ///< C is the call's output, stored non-temporally
 };
 
 template <class V, int Registers, int NV>

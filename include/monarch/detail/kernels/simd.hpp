@@ -180,9 +180,7 @@ struct Avx2Double {
   static Avx2Double add(Avx2Double a, Avx2Double b) { return {_mm256_add_pd(a.v, b.v)}; }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store_partial(double* p, int n) const { _mm256_maskstore_pd(p, mask(n), v); }
-  // Normal stores: a 32-byte vector is half a cache line, and non-temporal writes of partial
-  // lines (two lane groups, perhaps on two threads, fill one line) cost more than they save.
-  void store_nontemporal(double* p) const { store(p); }
+  void store_nontemporal(double* p) const { store(p); }  // normal stores, as in Avx2Float
   static void nontemporal_fence() {}
   double sum() const {
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
