@@ -13,15 +13,6 @@ namespace {
 
 namespace kn = detail::kernels;
 
-/// Every path compiled into this binary for T.
-template <class T>
-std::vector<kn::KernelPath> compiled_paths() {
-  std::vector<kn::KernelPath> v{kn::KernelPath::reference, kn::KernelPath::portable};
-  if (kn::path_available<T>(kn::KernelPath::avx2)) v.push_back(kn::KernelPath::avx2);
-  if (kn::path_available<T>(kn::KernelPath::avx512)) v.push_back(kn::KernelPath::avx512);
-  return v;
-}
-
 /// The core families plus odd sizes: block extents 1, 3, 17, 33, 65, w2-block counts below, at
 /// and just above a vector width (lanes tails), panels and row tiles with remainders.
 std::vector<NamedShape> kernel_shapes() {
@@ -364,7 +355,7 @@ TYPED_TEST(KernelsTest, ConcurrentFirstUseIsSafe) {
 
 TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
   // detail::kernels::small_gemm, the entry the backward pass reuses: strided A and C, packed B,
-  // overwrite and accumulate, with row and column tails.
+  // overwrite and accumulate, with row and column tails; and a bias added to every row as stored.
   using T = TypeParam;
   using V = kn::PortableVec<T, kn::portable_width<T>>;
   constexpr int NV = 2, NR = NV * V::width;
@@ -387,12 +378,20 @@ TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
   RowBatch<T> Cr(M, N);  // unit column stride (vector stores)
   kn::small_gemm<V, 3, NV>(M, N, K, A.data(), 1, M, packed.data(), Cr.data(), N, 1, false);
   MONARCH_EXPECT_CLOSE(T, Cr, want, K);
+  // The bias is addressed like a row of C: bias[j * c_cs].
+  const RowBatch<T> b = random_matrix<T>(1, N, 4);
+  const Dense<wider_t<T>> want_b = want.rowwise() + b.row(0).template cast<wider_t<T>>();
+  kn::small_gemm<V, 3, NV>(M, N, K, A.data(), 1, M, packed.data(), Cr.data(), N, 1, false, false, b.data());
+  MONARCH_EXPECT_CLOSE(T, Cr, want_b, K);
+  const Dense<T> strided_b = b.replicate(M, 1);  // column-major: b(j) at j * M
+  kn::small_gemm<V, 4, NV>(M, N, K, A.data(), 1, M, packed.data(), C.data(), 1, M, false, false, strided_b.data());
+  MONARCH_EXPECT_CLOSE(T, C, want_b, K);
 }
 
 /// lanes_tile for vector type V against the per-lane naive loop: every row count m <= MR, output
 /// count nt <= NT and lane count up to the width, with strided (non-contiguous) rows and outputs,
 /// stored normally and non-temporally, into unaligned outputs and outputs on 64-byte boundaries
-/// (where AVX-512 really stores non-temporally).
+/// (where AVX-512 really stores non-temporally), with and without a bias.
 template <class V, int MR, int NT>
 void check_lanes_tile() {
   using T = typename V::Scalar;
@@ -406,31 +405,34 @@ void check_lanes_tile() {
     bool nontemporal;
   };
   const Layout layouts[] = {{NT * W + 7, W + 1, false}, {NT * W + 7, W + 1, true}, {(NT + 1) * W, W, true}};
+  const RowBatch<T> bias_values = random_matrix<T>(1, NT * (W + 1), 33);  // bias[j*c_js + z]
   for (int lanes : {W, std::max(1, W - 3), 1}) {
     kn::pack_lanes(0, lanes, NT, K, NT, W, [&](Index z, Index j, Index k) { return P(z * NT + j, k); }, packed.data());
     for (const Layout& L : layouts)
-      for (int m = 1; m <= MR; ++m)
-        for (int nt = 1; nt <= NT; ++nt) {
-          SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " m " << m << " nt " << nt << " c_rs " << L.c_rs
-                                            << " nontemporal " << L.nontemporal);
-          detail::AlignedVector<T> C(static_cast<std::size_t>(MR * L.c_rs + W), T(7));
-          kn::lanes_tile<V, MR, NT>(K, A.data(), a_rs, a_ks, packed.data(), C.data(), L.c_rs, L.c_js, m, nt, lanes,
-                                    L.nontemporal);
-          if (L.nontemporal) V::nontemporal_fence();
-          Dense<wider_t<T>> got(m * nt, lanes), want = Dense<wider_t<T>>::Zero(m * nt, lanes);
-          for (int i = 0; i < m; ++i)
-            for (int j = 0; j < nt; ++j)
-              for (int z = 0; z < lanes; ++z) {
-                got(i * nt + j, z) = wider_t<T>(C[static_cast<std::size_t>(i * L.c_rs + j * L.c_js + z)]);
-                for (Index k = 0; k < K; ++k)
-                  want(i * nt + j, z) += wider_t<T>(A(i * a_rs + k * a_ks + z, 0)) * wider_t<T>(P(z * NT + j, k));
-              }
-          MONARCH_EXPECT_CLOSE(T, got, want, K);
-          // Nothing outside the m x nt x lanes outputs is written.
-          Index untouched = 0;
-          for (std::size_t e = 0; e < C.size(); ++e) untouched += C[e] == T(7);
-          EXPECT_EQ(untouched, Index(C.size()) - m * nt * lanes);
-        }
+      for (const T* bias : {static_cast<const T*>(nullptr), bias_values.data()})
+        for (int m = 1; m <= MR; ++m)
+          for (int nt = 1; nt <= NT; ++nt) {
+            SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " m " << m << " nt " << nt << " c_rs " << L.c_rs
+                                              << " nontemporal " << L.nontemporal << " bias " << (bias != nullptr));
+            detail::AlignedVector<T> C(static_cast<std::size_t>(MR * L.c_rs + W), T(7));
+            kn::lanes_tile<V, MR, NT>(K, A.data(), a_rs, a_ks, packed.data(), C.data(), L.c_rs, L.c_js, m, nt, lanes,
+                                      L.nontemporal, bias);
+            if (L.nontemporal) V::nontemporal_fence();
+            Dense<wider_t<T>> got(m * nt, lanes), want = Dense<wider_t<T>>::Zero(m * nt, lanes);
+            for (int i = 0; i < m; ++i)
+              for (int j = 0; j < nt; ++j)
+                for (int z = 0; z < lanes; ++z) {
+                  got(i * nt + j, z) = wider_t<T>(C[static_cast<std::size_t>(i * L.c_rs + j * L.c_js + z)]);
+                  if (bias != nullptr) want(i * nt + j, z) = wider_t<T>(bias[j * L.c_js + z]);
+                  for (Index k = 0; k < K; ++k)
+                    want(i * nt + j, z) += wider_t<T>(A(i * a_rs + k * a_ks + z, 0)) * wider_t<T>(P(z * NT + j, k));
+                }
+            MONARCH_EXPECT_CLOSE(T, got, want, K);
+            // Nothing outside the m x nt x lanes outputs is written.
+            Index untouched = 0;
+            for (std::size_t e = 0; e < C.size(); ++e) untouched += C[e] == T(7);
+            EXPECT_EQ(untouched, Index(C.size()) - m * nt * lanes);
+          }
   }
 }
 

@@ -125,6 +125,47 @@ TYPED_TEST(LinearTest, ForwardFormsAndLayoutsAgree) {
   }
 }
 
+TYPED_TEST(LinearTest, BiasAddedByTheKernelsEqualsAddingItAfterwards) {
+  // Where Y holds the whole output row by row, forward adds the bias as the kernels store Y. On
+  // every path, with tile tails, non-temporal stores and two threads, that is bitwise the layer's
+  // Monarch product with the bias added afterwards (which the dense test checks), and nothing
+  // around Y is written. The shapes reach each final store: the lanes kernel with a partial lane
+  // group (nblocks 9, blocks of 10), the broadcast kernel's strided store (nblocks 3, blocks of
+  // 17) and its vector store with a partial vector (nblocks 1, 17 wide).
+  using T = TypeParam;
+  namespace kn = detail::kernels;
+  const auto pool = thread_executor(2);
+  const T guard(7);
+  for (const auto& c : {LinearCase{90, 90, 9, {}}, LinearCase{51, 51, 3, {}}, LinearCase{17, 17, 1, {}}}) {
+    const MonarchLinear<T> layer(c.in, c.out, c.nblocks, true, 40);
+    for (const Index batch : {1, 7, 61}) {
+      const RowBatch<T> X = random_matrix<T>(batch, c.in, 41);
+      MONARCH_EXPECT_CLOSE(T, layer.forward(X), dense_forward(layer, X), accumulation_length(layer.shape()));
+      for (const auto path : compiled_paths<T>())
+        for (const Index tile : {Index(0), Index(5)})
+          for (const auto nontemporal : {kn::NonTemporal::off, kn::NonTemporal::on}) {
+            SCOPED_TRACE(::testing::Message() << name(c) << " batch " << batch << " " << kn::to_string(path)
+                                              << " tile " << tile << " non-temporal "
+                                              << (nontemporal == kn::NonTemporal::on));
+            const kn::ScopedKernelOverride use({path, tile, nontemporal});
+            RowBatch<T> want = layer.monarch().apply(X);
+            want.rowwise() += layer.bias()->transpose();
+            typename MonarchLinear<T>::Workspace ws;
+            for (const bool threads : {false, true}) {
+              RowBatch<T> frame = RowBatch<T>::Constant(batch + 2, c.out + 3, guard);
+              if (threads)
+                layer.forward(X, frame.block(1, 1, batch, c.out), ws, pool);
+              else
+                layer.forward(X, frame.block(1, 1, batch, c.out), ws);
+              EXPECT_TRUE(identical(frame.block(1, 1, batch, c.out), want)) << "threads " << threads;
+              frame.block(1, 1, batch, c.out).setConstant(guard);
+              EXPECT_TRUE((frame.array() == guard).all()) << "wrote outside Y";
+            }
+          }
+    }
+  }
+}
+
 TYPED_TEST(LinearTest, BackwardMatchesDenseChainRule) {
   // dX = (dY_ext conj(M))[:, :in] with dY_ext = [dY, 0] (truncated outputs have zero gradient),
   // dw1/dw2 from dM = dY_ext^T conj([X, 0]) through the channel form, dbias = sum_b dY.

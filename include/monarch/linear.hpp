@@ -151,9 +151,14 @@ class MonarchLinear {
     detail::require_shape(Y.rows() == X.rows() && Y.cols() == out_, "MonarchLinear::forward: Y is ", Y.rows(), " x ",
                           Y.cols(), ", expected ", X.rows(), " x ", out_, " (batch x out_features)");
     const MatrixView<const T> x = padded(X, monarch_.cols(), ws.padded_x_);
-    truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) { monarch_.apply(x, y, exec); });
-    auto& Yd = Y.const_cast_derived();
-    if (bias_) Yd.rowwise() += bias_->transpose();
+    bool bias_added = false;
+    truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) {
+      // The kernels add the bias as they store y when y is Y itself, row by row (no second pass
+      // over Y, on the caller's executor); otherwise it is added below.
+      bias_added = bias_ && y.cols == out_ && y.col_stride == 1;
+      monarch_.apply_with_bias(x, y, bias_added ? bias_->data() : nullptr, exec, detail::default_workspace<T>());
+    });
+    if (bias_ && !bias_added) Y.const_cast_derived().rowwise() += bias_->transpose();
   }
 
   /// Returns the layer's output for the batch X (allocates the result and a workspace).

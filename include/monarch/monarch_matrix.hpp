@@ -121,9 +121,7 @@ class Monarch {
   }
   template <class Executor>
   void apply(MatrixView<const T> X, MatrixView<T> Y, const Executor& exec, Workspace<T>& ws) const {
-    checked_shape("Monarch::apply");
-    check_batch("Monarch::apply", X, Y, cols(), rows());
-    detail::monarch_multiply(detail::kernels::Direction::forward, w1_, w2_, packed_, X, Y, exec, ws);
+    apply_with_bias(X, Y, nullptr, exec, ws);
   }
 
   /// Returns the batch X M^T (row b = M x_b).
@@ -205,6 +203,19 @@ class Monarch {
   }
 
  private:
+  template <class U>
+  friend class MonarchLinear;
+
+  /// apply(X, Y), plus bias[j] (when not nullptr) added to every Y(b, j) as the kernels store it:
+  /// MonarchLinear's bias without a second pass over Y. Y must have unit column stride.
+  template <class Executor>
+  void apply_with_bias(MatrixView<const T> X, MatrixView<T> Y, const T* bias, const Executor& exec,
+                       Workspace<T>& ws) const {
+    checked_shape("Monarch::apply");
+    check_batch("Monarch::apply", X, Y, cols(), rows());
+    detail::monarch_multiply(detail::kernels::Direction::forward, w1_, w2_, packed_, X, Y, exec, ws, bias);
+  }
+
   template <class D>
   static constexpr void check_scalar() {
     static_assert(std::is_same_v<typename D::Scalar, T>,

@@ -158,4 +158,14 @@ inline std::vector<NamedShape> shape_families() {
 /// The longest dot product a Monarch multiply of this shape accumulates (stage 1 plus stage 2).
 inline Index accumulation_length(const Shape& sh) { return sh.p + sh.r; }
 
+/// Every kernel path compiled into this binary for T.
+template <class T>
+std::vector<detail::kernels::KernelPath> compiled_paths() {
+  using detail::kernels::KernelPath;
+  std::vector<KernelPath> v{KernelPath::reference, KernelPath::portable};
+  if (detail::kernels::path_available<T>(KernelPath::avx2)) v.push_back(KernelPath::avx2);
+  if (detail::kernels::path_available<T>(KernelPath::avx512)) v.push_back(KernelPath::avx512);
+  return v;
+}
+
 }  // namespace monarch::test

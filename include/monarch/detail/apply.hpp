@@ -18,14 +18,17 @@ namespace monarch::detail {
 /// The reference path: one task per row, each with its own slice of the workspace.
 template <class T, class Executor>
 void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, const T* w2, MatrixView<const T> in,
-                        MatrixView<T> out, const Executor& exec, Workspace<T>& ws) {
+                        MatrixView<T> out, const Executor& exec, Workspace<T>& ws, const T* bias) {
   T* h = ws.reserve(in.rows * sh.inner());
   exec.parallel_for(in.rows, [&](Index b) {
     T* hb = h + b * sh.inner();
+    T* y = out.row(b);
     if (dir == kernels::Direction::forward)
-      reference_apply_row(sh, w1, w2, in.row(b), in.col_stride, hb, out.row(b), out.col_stride);
+      reference_apply_row(sh, w1, w2, in.row(b), in.col_stride, hb, y, out.col_stride);
     else
-      reference_apply_adjoint_row(sh, w1, w2, in.row(b), in.col_stride, hb, out.row(b), out.col_stride);
+      reference_apply_adjoint_row(sh, w1, w2, in.row(b), in.col_stride, hb, y, out.col_stride);
+    if (bias != nullptr)
+      for (Index j = 0; j < out.cols; ++j) y[j * out.col_stride] += bias[j * out.col_stride];
   });
 }
 
@@ -33,21 +36,24 @@ void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, co
 template <kernels::KernelPath P, class T, class Executor>
 void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
                 const kernels::PackCache<T>& cache, const kernels::KernelPlan& plan, MatrixView<const T> in,
-                MatrixView<T> out, const Executor& exec, Index workers, Workspace<T>& ws) {
+                MatrixView<T> out, const Executor& exec, Index workers, Workspace<T>& ws, const T* bias) {
   using VF = kernels::VecFor<T, P>;
   using V = typename VF::type;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   const auto pk = cache.get(dir, P, sh, [&] { return kernels::pack_multiply<V, VF::registers>(dir, w1, w2); });
   T* buf = ws.reserve(kernels::fused_workspace_size<T>(sh, in.rows, plan.batch_tile, workers));
   const bool nontemporal = kernels::nontemporal_output<T>(out.rows, out.cols);
-  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, nontemporal, exec, workers, buf);
+  kernels::fused_multiply<V, VF::registers>(dir, *pk, in, out, plan.batch_tile, nontemporal, exec, workers, buf,
+                                            bias);
 }
 
-/// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b).
+/// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b), plus, when
+/// `bias` is given, bias[j * out.col_stride] added to every row's out(b, j) as it is stored (a
+/// layer's bias in the same pass; with a row-major out, bias is a plain vector).
 template <class T, class Executor>
 void monarch_multiply(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
                       const kernels::PackCache<T>& cache, MatrixView<const T> in, MatrixView<T> out,
-                      const Executor& exec, Workspace<T>& ws) {
+                      const Executor& exec, Workspace<T>& ws, const T* bias = nullptr) {
   if (in.rows == 0) return;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   // Asked once: the tile, the reservation and the slots the call runs must agree.
@@ -55,18 +61,18 @@ void monarch_multiply(kernels::Direction dir, const BlockDiagonal<T>& w1, const 
   const kernels::KernelPlan plan = kernels::plan_kernels<T>(sh, in.rows, workers);
   using kernels::KernelPath;
   switch (plan.path) {
-    case KernelPath::reference: return reference_multiply(dir, sh, w1.data(), w2.data(), in, out, exec, ws);
+    case KernelPath::reference: return reference_multiply(dir, sh, w1.data(), w2.data(), in, out, exec, ws, bias);
     case KernelPath::avx512:
       if constexpr (kernels::path_available<T>(KernelPath::avx512))
-        return fused_path<KernelPath::avx512>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
+        return fused_path<KernelPath::avx512>(dir, w1, w2, cache, plan, in, out, exec, workers, ws, bias);
       break;
     case KernelPath::avx2:
       if constexpr (kernels::path_available<T>(KernelPath::avx2))
-        return fused_path<KernelPath::avx2>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
+        return fused_path<KernelPath::avx2>(dir, w1, w2, cache, plan, in, out, exec, workers, ws, bias);
       break;
     default: break;
   }
-  fused_path<KernelPath::portable>(dir, w1, w2, cache, plan, in, out, exec, workers, ws);
+  fused_path<KernelPath::portable>(dir, w1, w2, cache, plan, in, out, exec, workers, ws, bias);
 }
 
 }  // namespace monarch::detail

@@ -134,6 +134,7 @@ struct StageCall {
   T* C = nullptr;
   Index c_goff = 0, c_rs = 0, c_cs = 0;  ///< c_cs: column stride (lanes: stride between outputs j)
   bool nontemporal = false;              ///< C is the call's output, stored non-temporally
+  const T* bias = nullptr;               ///< added to C as stored, at C's column offsets (row stride 0)
 };
 
 template <class V, int Registers, int NV>
@@ -143,7 +144,7 @@ void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
   for (Index blk = u0; blk < u1; ++blk)
     small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
                           pk.data.data() + blk * pk.block_stride, st.C + blk * st.c_goff, st.c_rs, st.c_cs, false,
-                          st.nontemporal);
+                          st.nontemporal, st.bias != nullptr ? st.bias + blk * st.c_goff : nullptr);
 }
 
 template <class V, int Registers>
@@ -160,9 +161,10 @@ void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
     for_row_tiles<MR>(rows, [&](auto mr, Index i, int m) {
       for (Index J = 0; J * NT < pk.NJ; ++J) {
         const int nt = static_cast<int>(std::min<Index>(NT, pk.NJ - J * NT));
+        const Index col = g * W + J * NT * st.c_cs;  // of C's first output in this tile
         lanes_tile<V, decltype(mr)::value, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks,
-                                               P + J * pk.K * NT * W, st.C + g * W + i * st.c_rs + J * NT * st.c_cs,
-                                               st.c_rs, st.c_cs, m, nt, lanes, st.nontemporal);
+                                               P + J * pk.K * NT * W, st.C + col + i * st.c_rs, st.c_rs, st.c_cs, m,
+                                               nt, lanes, st.nontemporal, st.bias != nullptr ? st.bias + col : nullptr);
       }
     });
   }
@@ -180,10 +182,11 @@ void run_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Inde
 }
 
 /// The two stages of `dir` for rows b0.. of in/out, with the intermediate H (row stride hs);
-/// `nontemporal`: the second stage stores the output non-temporally.
+/// `nontemporal`: the second stage stores the output non-temporally; `bias` (or nullptr): the second
+/// stage adds bias[j * out.col_stride] to every row's output j.
 template <class T>
 void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
-                 T* H, Index hs, bool nontemporal, StageCall<T>& first, StageCall<T>& second) {
+                 T* H, Index hs, bool nontemporal, const T* bias, StageCall<T>& first, StageCall<T>& second) {
   const Shape& sh = pk.shape;
   const Index l = sh.l;
   const T* src = in.row(b0);
@@ -210,6 +213,7 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
     second = w1st;
   }
   second.nontemporal = nontemporal;
+  second.bias = bias;
 }
 
 /// Values from one slot's intermediate to the next: a tile of rows plus kSlotGapBytes.
@@ -250,17 +254,18 @@ void run_slot_tiles(Index slot, Index slots, Index tiles, std::atomic<Index>& ne
 /// concurrency, as the workspace was sized for). Work is a fixed set of tiles (batch_tile rows
 /// each) or, for a single tile, the blocks of each stage; every output element is the same
 /// fixed-order sum whichever thread computes it. With `nontemporal` the output bypasses the caches;
-/// each task fences its non-temporal stores before the executor's join publishes them.
+/// each task fences its non-temporal stores before the executor's join publishes them. `bias`: see
+/// make_stages.
 template <class V, int Registers, class Executor>
 void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
                     MatrixView<typename V::Scalar> out, Index batch_tile, bool nontemporal, const Executor& exec,
-                    Index workers, typename V::Scalar* workspace) {
+                    Index workers, typename V::Scalar* workspace, const typename V::Scalar* bias = nullptr) {
   using T = typename V::Scalar;
   const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
   const Index tiles = ceil_div(batch, batch_tile);
   if (tiles <= 1) {
     StageCall<T> first, second;
-    make_stages(dir, pk, in, out, 0, workspace, hs, nontemporal, first, second);
+    make_stages(dir, pk, in, out, 0, workspace, hs, nontemporal, bias, first, second);
     exec.parallel_for(first.units, [&](Index u) { run_units<V, Registers>(first, u, u + 1, batch); });
     exec.parallel_for(second.units, [&](Index u) {
       run_units<V, Registers>(second, u, u + 1, batch);
@@ -271,7 +276,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
   auto run_tile = [&](Index tile, T* H) {
     const Index b0 = tile * batch_tile, rows = std::min(batch_tile, batch - b0);
     StageCall<T> first, second;
-    make_stages(dir, pk, in, out, b0, H, hs, nontemporal, first, second);
+    make_stages(dir, pk, in, out, b0, H, hs, nontemporal, bias, first, second);
     run_units<V, Registers>(first, 0, first.units, rows);
     run_units<V, Registers>(second, 0, second.units, rows);
   };

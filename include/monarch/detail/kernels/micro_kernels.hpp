@@ -27,10 +27,13 @@ namespace monarch::detail::kernels {
 ///   B[k,j] = b[k*NR + j], NR = NV*width    (a packed panel, zero beyond column n; pack_panels)
 ///   C[i,j] = c[i*c_rs + j*c_cs]            (vector stores when c_cs == 1; non-temporal where
 ///                                           `nontemporal` and a whole aligned vector is stored)
+/// `bias` (or nullptr): bias[j*c_cs] is added to every row's C[i,j] as it is stored, after the
+/// sum (and after C's old value with `accumulate`), so a layer's bias costs no pass of its own.
 /// Rows i >= m are computed from row m-1 and discarded, so a tail needs no other code path.
 template <class V, int MR, int NV>
 void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* b,
-               typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate, bool nontemporal = false) {
+               typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate, bool nontemporal = false,
+               const typename V::Scalar* bias = nullptr) {
   using T = typename V::Scalar;
   constexpr int W = V::width, NR = NV * W;
   const T* ar[MR];
@@ -64,6 +67,8 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
         V out = acc[i][v];
         if (accumulate)
           out = V::add(out, left >= W ? V::load(ci + v * W) : V::load_partial(ci + v * W, left));
+        if (bias != nullptr)
+          out = V::add(out, left >= W ? V::load(bias + v * W) : V::load_partial(bias + v * W, left));
         if (left >= W && nontemporal)
           out.store_nontemporal(ci + v * W);
         else if (left >= W)
@@ -74,7 +79,11 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
     } else {
       alignas(64) T tmp[NR];
       for (int v = 0; v < NV; ++v) acc[i][v].store(tmp + v * W);
-      for (int j = 0; j < n; ++j) ci[j * c_cs] = accumulate ? ci[j * c_cs] + tmp[j] : tmp[j];
+      for (int j = 0; j < n; ++j) {
+        T out = accumulate ? ci[j * c_cs] + tmp[j] : tmp[j];
+        if (bias != nullptr) out += bias[j * c_cs];
+        ci[j * c_cs] = out;
+      }
     }
   }
 }
@@ -88,7 +97,8 @@ namespace lanes_detail {
 /// body has no branch and, with only constant acc indices, the accumulators stay in registers.
 template <class V, int MR, int NT, bool Full>
 void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
-          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal) {
+          typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal,
+          const typename V::Scalar* bias) {
   using T = typename V::Scalar;
   constexpr int W = V::width;
   const T* ar[MR];
@@ -121,13 +131,17 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
     for (int j = 0; j < NT; ++j) {
       if (i >= m || j >= nt) continue;
       T* cij = c + i * c_rs + j * c_js;
+      V out = acc[i][j];
       if constexpr (Full) {
+        if (bias != nullptr) out = V::add(out, V::load(bias + j * c_js));
         if (nontemporal)
-          acc[i][j].store_nontemporal(cij);
+          out.store_nontemporal(cij);
         else
-          acc[i][j].store(cij);
-      } else
-        acc[i][j].store_partial(cij, lanes);
+          out.store(cij);
+      } else {
+        if (bias != nullptr) out = V::add(out, V::load_partial(bias + j * c_js, lanes));
+        out.store_partial(cij, lanes);
+      }
     }
 }
 }  // namespace lanes_detail
@@ -137,13 +151,15 @@ void tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const ty
 ///   A[i,k][z] = a[i*a_rs + k*a_ks + z],  C[i,j][z] = c[i*c_rs + j*c_js + z]   (lanes contiguous)
 ///   P[j,k][z] = w[(k*NT + j)*W + z]      (a packed tile, zero beyond nt and lanes; pack_lanes)
 /// `nontemporal`: full vectors of C are stored non-temporally where aligned (V::store_nontemporal).
+/// `bias` (or nullptr): bias[j*c_js + z] is added to every row's C[i,j][z] as it is stored.
 template <class V, int MR, int NT>
 void lanes_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* w,
-                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal = false) {
+                typename V::Scalar* c, Index c_rs, Index c_js, int m, int nt, int lanes, bool nontemporal = false,
+                const typename V::Scalar* bias = nullptr) {
   if (lanes == V::width)
-    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal);
+    lanes_detail::tile<V, MR, NT, true>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal, bias);
   else
-    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal);
+    lanes_detail::tile<V, MR, NT, false>(K, a, a_rs, a_ks, w, c, c_rs, c_js, m, nt, lanes, nontemporal, bias);
 }
 
 /// Packs one K x N matrix B (B[k,j] = get(k, j)) into ceil(N/NR) panels of K x NR, zero-padded:
@@ -220,18 +236,20 @@ void for_row_tiles(Index M, F&& f) {
 /// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
 /// (any strides) and a K x N matrix B packed by pack_panels(K, N, NV*V::width, ...), writing C
 /// with any strides. Rows are processed MR at a time; every C element is one fixed-order sum over
-/// k, so the result does not depend on how callers split M among threads. `nontemporal`: see gemm_tile.
+/// k, so the result does not depend on how callers split M among threads. `nontemporal` and `bias`
+/// (bias[j*c_cs] added to every row): see gemm_tile.
 template <class V, int MR, int NV>
 void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_rs, Index a_ks,
                 const typename V::Scalar* Bpacked, typename V::Scalar* C, Index c_rs, Index c_cs,
-                bool accumulate = false, bool nontemporal = false) {
+                bool accumulate = false, bool nontemporal = false, const typename V::Scalar* bias = nullptr) {
   constexpr int NR = NV * V::width;
   for (Index P = 0; P * NR < N; ++P) {
     const int n = static_cast<int>(std::min<Index>(NR, N - P * NR));
     const auto* b = Bpacked + P * K * NR;
     for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
       gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
-                                            c_cs, m, n, accumulate, nontemporal);
+                                            c_cs, m, n, accumulate, nontemporal,
+                                            bias != nullptr ? bias + P * NR * c_cs : nullptr);
     });
   }
 }
