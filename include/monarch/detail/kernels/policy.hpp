@@ -180,8 +180,8 @@ inline Index balanced_batch_tile(Index batch, Index tile, Index workers, Index m
     const Index rows = busiest_slot_rows(batch, t, workers);
     if (rows < best_rows && 16 * rows <= 15 * keep) best = t, best_rows = rows;
   };
-  for (Index t = (tile - 1) / kTileRowMultiple * kTileRowMultiple; t >= kTileRowMultiple; t -= kTileRowMultiple)
-    consider(t);
+  const Index lowest = std::max(kTileRowMultiple, min_tile);
+  for (Index t = (tile - 1) / kTileRowMultiple * kTileRowMultiple; t >= lowest; t -= kTileRowMultiple) consider(t);
   const Index rounds = ceil_div(tiles, slots);
   consider(ceil_div(batch, rounds * slots));
   return best;
