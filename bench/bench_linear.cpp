@@ -4,8 +4,9 @@
 // Benchmark names are <variant>/<scalar>/<in>_nb<nblocks>/<batch>, variants:
 //   forward    MonarchLinear::forward into a preallocated output (serial executor)
 //   two_pass   layer.monarch().apply into the same output, then Y.rowwise() += bias^T
-// Outputs of 16 MiB and more are stored non-temporally (kernels/policy.hpp), so the two-pass form
-// reads them back from memory. Run pinned, e.g.
+// On AVX-512, outputs of 16 MiB and more are stored non-temporally (kernels/policy.hpp; here the
+// float layers of n = 1024 at batch 8192), so the two-pass form reads them back from memory. Run
+// pinned, e.g.
 //   taskset -c 1 build/rel/bench/bench_linear --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -51,8 +52,8 @@ void register_all(const char* scalar) {
   struct Layer {
     Index n, nblocks;
   };
-  // nblocks 16 and 32 at n = 1024 run the lanes kernel (non-temporal from batch 4096 in float);
-  // 4096 with 4 blocks is the bandwidth-light end (about 1 FLOP in 2000 is the bias add).
+  // nblocks 16 and 32 at n = 1024 run the lanes kernel; 4096 with 4 blocks is the compute-heavy
+  // end (one bias add per 4096 of the multiply's FLOPs).
   for (const Layer L : {Layer{1024, 16}, Layer{1024, 32}, Layer{4096, 4}})
     for (const Index batch : {256, 1024, 8192}) {
       if (L.n == 4096 && batch > 1024) continue;  // seconds per call, and nothing new

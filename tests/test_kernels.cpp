@@ -3,6 +3,7 @@
 // sizes that hit the tail of every register and batch tile; bitwise agreement across executors;
 // output-parameter forms; the packed-weight cache; the reusable small-GEMM building block.
 #include <atomic>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -278,6 +279,45 @@ TYPED_TEST(KernelsTest, NonTemporalOutputIsBitwiseTheSame) {
   }
 }
 
+TYPED_TEST(KernelsTest, BiasAddedInTheFinalStoreEqualsAddingItAfterwards) {
+  // monarch_multiply's bias (MonarchLinear's, added as the last stage stores each output vector)
+  // on every shape family and odd size, so every final store of every path and scalar (lanes,
+  // partial lane groups, the broadcast kernel's strided and unit-stride stores and their tails),
+  // with tile tails, non-temporal stores and two threads: bitwise the product with the bias added
+  // afterwards, and nothing around the output is written.
+  using T = TypeParam;
+  const auto pool = thread_pool_executor(2);
+  const Index batch = 41;
+  const T guard(7);
+  for (const auto path : compiled_paths<T>())
+    for (const Index tile : {Index(0), Index(5)})
+      for (const auto nontemporal : {kn::NonTemporal::off, kn::NonTemporal::on})
+        for (const auto& c : this->cases()) {
+          SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name
+                                            << " non-temporal " << (nontemporal == kn::NonTemporal::on));
+          const kn::ScopedKernelOverride use({path, tile, nontemporal});
+          const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 51);
+          const RowBatch<T> bias = random_matrix<T>(1, c.M.rows(), 52);
+          RowBatch<T> want = c.M.apply(X);
+          want.rowwise() += bias.row(0);
+          const kn::PackCache<T> cache;
+          Workspace<T> ws;
+          for (const bool threads : {false, true}) {
+            RowBatch<T> frame = RowBatch<T>::Constant(batch + 2, c.M.rows() + 3, guard);
+            const MatrixView<T> Y{frame.data() + frame.cols() + 1, batch, c.M.rows(), frame.cols(), 1};
+            if (threads)
+              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y, pool, ws,
+                                       bias.data());
+            else
+              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y,
+                                       SerialExecutor{}, ws, bias.data());
+            EXPECT_TRUE(frame.block(1, 1, batch, c.M.rows()) == want) << "threads " << threads;
+            frame.block(1, 1, batch, c.M.rows()).setConstant(guard);
+            EXPECT_TRUE((frame.array() == guard).all()) << "wrote outside the output";
+          }
+        }
+}
+
 TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   // A new Workspace per call holds exactly what the call reserves, so under AddressSanitizer any
   // intermediate written past it (a tile slot, a padded row) is reported. The reservation is
@@ -383,7 +423,10 @@ TYPED_TEST(KernelsTest, SmallGemmBuildingBlockMatchesNaiveLoop) {
   const Dense<wider_t<T>> want_b = want.rowwise() + b.row(0).template cast<wider_t<T>>();
   kn::small_gemm<V, 3, NV>(M, N, K, A.data(), 1, M, packed.data(), Cr.data(), N, 1, false, false, b.data());
   MONARCH_EXPECT_CLOSE(T, Cr, want_b, K);
-  const Dense<T> strided_b = b.replicate(M, 1);  // column-major: b(j) at j * M
+  // Column-major M x N with b as its first row: b(j) at j * M, NaN in between, so a bias read at
+  // any other offset shows.
+  Dense<T> strided_b = Dense<T>::Constant(M, N, T(std::numeric_limits<real_t<T>>::quiet_NaN()));
+  strided_b.row(0) = b;
   kn::small_gemm<V, 4, NV>(M, N, K, A.data(), 1, M, packed.data(), C.data(), 1, M, false, false, strided_b.data());
   MONARCH_EXPECT_CLOSE(T, C, want_b, K);
 }

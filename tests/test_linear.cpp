@@ -126,12 +126,14 @@ TYPED_TEST(LinearTest, ForwardFormsAndLayoutsAgree) {
 }
 
 TYPED_TEST(LinearTest, BiasAddedByTheKernelsEqualsAddingItAfterwards) {
-  // Where Y holds the whole output row by row, forward adds the bias as the kernels store Y. On
-  // every path, with tile tails, non-temporal stores and two threads, that is bitwise the layer's
-  // Monarch product with the bias added afterwards (which the dense test checks), and nothing
-  // around Y is written. The shapes reach each final store: the lanes kernel with a partial lane
-  // group (nblocks 9, blocks of 10), the broadcast kernel's strided store (nblocks 3, blocks of
-  // 17) and its vector store with a partial vector (nblocks 1, 17 wide).
+  // Where Y is the whole output with unit column stride, forward has the kernels add the bias as
+  // they store Y. On every path, with tile tails, non-temporal stores and two threads, that is
+  // bitwise the layer's Monarch product with the bias added afterwards (which the dense test
+  // checks), and nothing around Y is written. For real scalars on AVX-512 the shapes reach the
+  // lanes kernel with a partial lane group (nblocks 9, blocks of 10), the broadcast kernel's
+  // strided store (nblocks 3, blocks of 17) and its vector store with a partial vector (nblocks 1,
+  // 17 wide); narrower vectors run more of them on lanes. Every final store of every path and
+  // scalar is checked with a bias in test_kernels (BiasAddedInTheFinalStoreEqualsAddingItAfterwards).
   using T = TypeParam;
   namespace kn = detail::kernels;
   const auto pool = thread_executor(2);

@@ -153,8 +153,8 @@ class MonarchLinear {
     const MatrixView<const T> x = padded(X, monarch_.cols(), ws.padded_x_);
     bool bias_added = false;
     truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) {
-      // The kernels add the bias as they store y when y is Y itself, row by row (no second pass
-      // over Y, on the caller's executor); otherwise it is added below.
+      // The kernels add the bias as they store y when y is Y itself with unit column stride (no
+      // second pass over Y, on the caller's executor); otherwise it is added below.
       bias_added = bias_ && y.cols == out_ && y.col_stride == 1;
       monarch_.apply_with_bias(x, y, bias_added ? bias_->data() : nullptr, exec, detail::default_workspace<T>());
     });

@@ -206,8 +206,8 @@ class Monarch {
   template <class U>
   friend class MonarchLinear;
 
-  /// apply(X, Y), plus bias[j] (when not nullptr) added to every Y(b, j) as the kernels store it:
-  /// MonarchLinear's bias without a second pass over Y. Y must have unit column stride.
+  /// apply(X, Y), plus bias[j] (when not nullptr; then Y must have unit column stride) added to
+  /// every Y(b, j) as the kernels store it: MonarchLinear's bias without a second pass over Y.
   template <class Executor>
   void apply_with_bias(MatrixView<const T> X, MatrixView<T> Y, const T* bias, const Executor& exec,
                        Workspace<T>& ws) const {

@@ -3,6 +3,8 @@
 // kernels::plan_kernels() picks the path; every path computes the same spec §a.3 / §e loops.
 #pragma once
 
+#include <cassert>
+
 #include "../block_diagonal.hpp"
 #include "../execution.hpp"
 #include "../shape.hpp"
@@ -28,7 +30,7 @@ void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, co
     else
       reference_apply_adjoint_row(sh, w1, w2, in.row(b), in.col_stride, hb, y, out.col_stride);
     if (bias != nullptr)
-      for (Index j = 0; j < out.cols; ++j) y[j * out.col_stride] += bias[j * out.col_stride];
+      for (Index j = 0; j < out.cols; ++j) y[j] += bias[j];
   });
 }
 
@@ -48,12 +50,13 @@ void fused_path(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockD
 }
 
 /// out = in M^T (forward: row b = M in_b) or in conj(M) (adjoint: row b = M^H in_b), plus, when
-/// `bias` is given, bias[j * out.col_stride] added to every row's out(b, j) as it is stored (a
-/// layer's bias in the same pass; with a row-major out, bias is a plain vector).
+/// `bias` is given (out.cols values; out must have unit column stride), bias[j] added to every
+/// row's out(b, j) as it is stored: a layer's bias in the same pass.
 template <class T, class Executor>
 void monarch_multiply(kernels::Direction dir, const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2,
                       const kernels::PackCache<T>& cache, MatrixView<const T> in, MatrixView<T> out,
                       const Executor& exec, Workspace<T>& ws, const T* bias = nullptr) {
+  assert(bias == nullptr || out.col_stride == 1);
   if (in.rows == 0) return;
   const Shape sh{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()};
   // Asked once: the tile, the reservation and the slots the call runs must agree.

@@ -144,7 +144,7 @@ void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
   for (Index blk = u0; blk < u1; ++blk)
     small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
                           pk.data.data() + blk * pk.block_stride, st.C + blk * st.c_goff, st.c_rs, st.c_cs, false,
-                          st.nontemporal, st.bias != nullptr ? st.bias + blk * st.c_goff : nullptr);
+                          st.nontemporal, offset_or_null(st.bias, blk * st.c_goff));
 }
 
 template <class V, int Registers>
@@ -164,7 +164,7 @@ void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
         const Index col = g * W + J * NT * st.c_cs;  // of C's first output in this tile
         lanes_tile<V, decltype(mr)::value, NT>(pk.K, st.A + g * W + i * st.a_rs, st.a_rs, st.a_ks,
                                                P + J * pk.K * NT * W, st.C + col + i * st.c_rs, st.c_rs, st.c_cs, m,
-                                               nt, lanes, st.nontemporal, st.bias != nullptr ? st.bias + col : nullptr);
+                                               nt, lanes, st.nontemporal, offset_or_null(st.bias, col));
       }
     });
   }
@@ -182,8 +182,8 @@ void run_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Inde
 }
 
 /// The two stages of `dir` for rows b0.. of in/out, with the intermediate H (row stride hs);
-/// `nontemporal`: the second stage stores the output non-temporally; `bias` (or nullptr): the second
-/// stage adds bias[j * out.col_stride] to every row's output j.
+/// `nontemporal`: the second stage stores the output non-temporally; `bias` (or nullptr; out has unit
+/// column stride): the second stage adds bias[j] to every row's output j.
 template <class T>
 void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T> in, MatrixView<T> out, Index b0,
                  T* H, Index hs, bool nontemporal, const T* bias, StageCall<T>& first, StageCall<T>& second) {

@@ -22,13 +22,20 @@
 
 namespace monarch::detail::kernels {
 
+/// p + off, or nullptr for a null p (an optional operand such as a bias; adding to a null pointer
+/// is undefined behaviour).
+template <class T>
+const T* offset_or_null(const T* p, Index off) {
+  return p != nullptr ? p + off : nullptr;
+}
+
 /// C[i,j] (+)= sum_{k<K} A[i,k] B[k,j] for i < m <= MR, j < n <= NV*V::width.
 ///   A[i,k] = a[i*a_rs + k*a_ks]            (any strides)
 ///   B[k,j] = b[k*NR + j], NR = NV*width    (a packed panel, zero beyond column n; pack_panels)
 ///   C[i,j] = c[i*c_rs + j*c_cs]            (vector stores when c_cs == 1; non-temporal where
 ///                                           `nontemporal` and a whole aligned vector is stored)
 /// `bias` (or nullptr): bias[j*c_cs] is added to every row's C[i,j] as it is stored, after the
-/// sum (and after C's old value with `accumulate`), so a layer's bias costs no pass of its own.
+/// sum, so a layer's bias costs no pass of its own.
 /// Rows i >= m are computed from row m-1 and discarded, so a tail needs no other code path.
 template <class V, int MR, int NV>
 void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* b,
@@ -248,8 +255,7 @@ void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_
     const auto* b = Bpacked + P * K * NR;
     for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
       gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
-                                            c_cs, m, n, accumulate, nontemporal,
-                                            bias != nullptr ? bias + P * NR * c_cs : nullptr);
+                                            c_cs, m, n, accumulate, nontemporal, offset_or_null(bias, P * NR * c_cs));
     });
   }
 }
