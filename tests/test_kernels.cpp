@@ -14,6 +14,8 @@ namespace {
 
 namespace kn = detail::kernels;
 
+constexpr Shape kResidueSplitShape{2, 2048, 16, 2, 16, 2048};
+
 /// The core families plus odd sizes: block extents 1, 3, 17, 33, 65, w2-block counts below, at
 /// and just above a vector width (lanes tails), panels and row tiles with remainders.
 std::vector<NamedShape> kernel_shapes() {
@@ -24,6 +26,9 @@ std::vector<NamedShape> kernel_shapes() {
   v.push_back({"odd_3_65", Shape{4, 65, 3, 20, 65, 13}});
   v.push_back({"square_m3", Shape::square(3)});
   v.push_back({"square_m17", Shape::square(17)});
+  // Forward w1 stage packed by residue mod l on every path (w1_residue_splits): 1024-column
+  // sub-blocks and 16 KiB (f32) rows of the intermediate.
+  v.push_back({"split_2_2048_16__2_16_2048", kResidueSplitShape});
   return v;
 }
 
@@ -61,9 +66,10 @@ class KernelsTest : public ::testing::Test {
     }();
     return all;
   }
-  /// Batches 1 and 7 everywhere, 1000 where the dense reference product stays cheap.
+  /// Batches 1 and 7 everywhere, 1000 where the dense reference product and the reference path
+  /// stay cheap.
   static std::vector<Index> batches(const Shape& sh) {
-    if (sh.rows() * sh.cols() <= 40000) return {1, 7, 1000};
+    if (sh.rows() * sh.cols() <= 40000 && sh.inner() <= 4096 / 4) return {1, 7, 1000};
     return {1, 7, 50};
   }
 };
@@ -671,6 +677,46 @@ TEST(KernelPolicy, IntermediateRowStrideIsAnOddNumberOfLines) {
   EXPECT_EQ(kn::intermediate_row_stride<float>(4096), 4112);
   EXPECT_EQ(kn::intermediate_row_stride<float>(1040), 1040);
   EXPECT_EQ(kn::intermediate_row_stride<double>(64), 72);
+}
+
+TEST(KernelPolicy, ResidueSplitWhereSubBlocksFillWholePanelsAndRowsExceedL1) {
+  // W = 16 floats / 8 doubles (AVX-512): sub-blocks of q / l columns must be whole 4-vector panels
+  // and the intermediate's rows longer than 8 KiB.
+  const Shape lin4096 = Shape::monarch_linear(4096, 4096, 4), lin2048 = Shape::monarch_linear(2048, 2048, 4);
+  EXPECT_EQ(kn::w1_residue_splits<16>(lin4096, false, 4), 4);
+  EXPECT_EQ(kn::w1_residue_splits<8>(lin4096, false, 8), 4);
+  EXPECT_EQ(kn::w1_residue_splits<16>(lin4096, true, 4), 1) << "the lanes kernel reads H in place";
+  EXPECT_EQ(kn::w1_residue_splits<16>(lin2048, false, 4), 1) << "8 KiB rows";
+  EXPECT_EQ(kn::w1_residue_splits<8>(lin2048, false, 8), 4);
+  EXPECT_EQ(kn::w1_residue_splits<16>(Shape::monarch_linear(3072, 3072, 4), false, 4), 4) << "192-column sub-blocks";
+  EXPECT_EQ(kn::w1_residue_splits<16>(Shape{4, 1120, 16, 4, 16, 1120}, false, 4), 1) << "280-column sub-blocks";
+  EXPECT_EQ(kn::w1_residue_splits<16>(Shape{2, 2049, 16, 3, 16, 1366}, false, 4), 1) << "l does not divide q";
+  EXPECT_EQ(kn::w1_residue_splits<16>(Shape{4, 1024, 16, 1, 16, 4096}, false, 4), 1) << "l = 1: nothing to permute";
+}
+
+/// w1_splits of the forward (and adjoint) pack on path P of the residue-split test shape.
+template <class T, kn::KernelPath P>
+void expect_residue_split_packed() {
+  using F = kn::VecFor<T, P>;
+  const auto M = Monarch<T>::random(kResidueSplitShape, 1);
+  const Index fwd = kn::pack_multiply<typename F::type, F::registers>(kn::Direction::forward, M.w1(), M.w2()).w1_splits;
+  const Index adj = kn::pack_multiply<typename F::type, F::registers>(kn::Direction::adjoint, M.w1(), M.w2()).w1_splits;
+  EXPECT_EQ(fwd, kResidueSplitShape.l) << to_string(P);
+  EXPECT_EQ(adj, 1) << to_string(P);
+}
+
+TEST(KernelPolicy, ResidueSplitTestShapeIsSplitOnEveryPath) {
+  // So that the agreement tests on kernel_shapes() cover the split stage on every path compiled.
+  expect_residue_split_packed<float, kn::KernelPath::portable>();
+  expect_residue_split_packed<double, kn::KernelPath::portable>();
+  expect_residue_split_packed<std::complex<float>, kn::KernelPath::portable>();
+  expect_residue_split_packed<std::complex<double>, kn::KernelPath::portable>();
+  expect_residue_split_packed<float, kn::best_path<float>()>();
+  expect_residue_split_packed<double, kn::best_path<double>()>();
+  if constexpr (kn::path_available<float>(kn::KernelPath::avx2)) {
+    expect_residue_split_packed<float, kn::KernelPath::avx2>();
+    expect_residue_split_packed<double, kn::KernelPath::avx2>();
+  }
 }
 
 }  // namespace

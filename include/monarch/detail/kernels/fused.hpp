@@ -4,7 +4,9 @@
 // A batch tile of rows runs the first stage into an intermediate tile H (rows x N in the natural
 // channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it
 // while it is still in cache. Neither permutation is ever materialized: Pi(r,l) is the stride-l
-// read of H (or the lanes layout), Pi(l,s) the stride-l store of the output.
+// read of H (or the lanes layout), Pi(l,s) the stride-l store of the output. Where l divides q
+// (w1_residue_splits), the forward w1 stage stores H permuted instead, H'[b, e*r + f] =
+// H[b, f*l + e], and the w2 stage reads H' contiguously.
 //
 //   forward  stage 1  (w1)   : H[b, a*q + c]  = sum_d w1[a,c,d] x_b[a*p + d]          broadcast kernel
 //            stage 2  (w2)   : y_b[t*l + e]   = sum_f w2[e,t,f] H[b, f*l + e]         lanes or broadcast
@@ -51,6 +53,9 @@ struct PackedMultiply {
   Shape shape;
   BcastPack<T> w1_side, w2_bcast;
   LanesPack<T> w2_lanes;  ///< empty unless the lanes kernel applies to this shape
+  /// Forward only: w1_side holds k*w1_splits sub-blocks, sub-block a*l + e being block a's
+  /// columns c = e + l*t (w1_residue_splits); 1 where w1_side holds the k blocks as they are.
+  Index w1_splits = 1;
 };
 
 template <class V>
@@ -106,10 +111,12 @@ PackedMultiply<typename V::Scalar> pack_multiply(Direction dir, const BlockDiago
   auto W1 = [=](Index a, Index c, Index d) { const T v = a1[(a * q + c) * p + d]; return adj ? conj(v) : v; };
   auto W2 = [=](Index e, Index t, Index f) { const T v = a2[(e * s + t) * r + f]; return adj ? conj(v) : v; };
   if (!adj) {
-    pk.w1_side = pack_bcast<V>(k, p, q, [&](Index a, Index d, Index c) { return W1(a, c, d); });
+    const bool lanes = use_lanes<V::width>(l, r, Tiles::lanes_nt, sizeof(T));
+    const Index splits = pk.w1_splits = w1_residue_splits<V::width>(pk.shape, lanes, sizeof(T));
+    pk.w1_side = pack_bcast<V>(k * splits, p, q / splits,
+                               [&](Index u, Index d, Index t) { return W1(u / splits, u % splits + splits * t, d); });
     pk.w2_bcast = pack_bcast<V>(l, r, s, [&](Index e, Index f, Index t) { return W2(e, t, f); });
-    if (use_lanes<V::width>(l, r, Tiles::lanes_nt, sizeof(T)))
-      pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(l, s, r, W2);
+    if (lanes) pk.w2_lanes = pack_lanes_factor<V, Tiles::lanes_nt>(l, s, r, W2);
   } else {
     pk.w1_side = pack_bcast<V>(k, q, p, [&](Index a, Index c, Index d) { return W1(a, c, d); });
     pk.w2_bcast = pack_bcast<V>(l, s, r, [&](Index e, Index t, Index f) { return W2(e, t, f); });
@@ -120,9 +127,10 @@ PackedMultiply<typename V::Scalar> pack_multiply(Direction dir, const BlockDiago
   return pk;
 }
 
-/// One stage on a set of rows: either nblocks broadcast-kernel GEMMs or lane groups.
-/// Block blk of a broadcast stage reads A + blk*a_goff and writes C + blk*c_goff; lane group g
-/// reads A + g*W and writes C + g*W (lanes are unit-stride in both).
+/// One stage on a set of rows: either broadcast-kernel GEMMs, one per packed (sub-)block, or lane
+/// groups. Unit u of a broadcast stage is sub-block u % split of block blk = u / split: it reads
+/// A + blk*a_goff and writes C + blk*c_goff + (u % split)*c_soff. Lane group g reads A + g*W and
+/// writes C + g*W (lanes are unit-stride in both).
 template <class T>
 struct StageCall {
   const BcastPack<T>* bcast = nullptr;  ///< set for a broadcast stage
@@ -135,16 +143,19 @@ struct StageCall {
   Index c_goff = 0, c_rs = 0, c_cs = 0;  ///< c_cs: column stride (lanes: stride between outputs j)
   bool nontemporal = false;              ///< C is the call's output, stored non-temporally
   const T* bias = nullptr;               ///< added to C as stored, at C's column offsets (row stride 0)
+  Index split = 1, c_soff = 0;           ///< packed sub-blocks per block, C offset between them
 };
 
 template <class V, int Registers, int NV>
 void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1, Index rows) {
   constexpr int MR = RegisterTiles<Registers>::gemm_mr(NV);
   const auto& pk = *st.bcast;
-  for (Index blk = u0; blk < u1; ++blk)
+  for (Index u = u0; u < u1; ++u) {
+    const Index blk = u / st.split, c_off = blk * st.c_goff + u % st.split * st.c_soff;
     small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
-                          pk.data.data() + blk * pk.block_stride, st.C + blk * st.c_goff, st.c_rs, st.c_cs, false,
-                          st.nontemporal, offset_or_null(st.bias, blk * st.c_goff));
+                          pk.data.data() + u * pk.block_stride, st.C + c_off, st.c_rs, st.c_cs, false, st.nontemporal,
+                          offset_or_null(st.bias, c_off));
+  }
 }
 
 template <class V, int Registers>
@@ -194,9 +205,16 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
   // The w2 stage runs the lanes kernel only where the caller's matrix has unit column stride.
   StageCall<T> w1st, w2st;
   if (dir == Direction::forward) {
-    w1st = {&pk.w1_side, nullptr, sh.k, sh.k, src, sh.p * in.col_stride, in.row_stride, in.col_stride,
-            H, sh.q, hs, 1};
+    const Index splits = pk.w1_splits;
+    w1st = {&pk.w1_side, nullptr, sh.k * splits, sh.k, src, sh.p * in.col_stride, in.row_stride, in.col_stride,
+            H, sh.q / splits, hs, 1};
     w2st = {&pk.w2_bcast, nullptr, l, l, H, 1, hs, l, dst, out.col_stride, out.row_stride, l * out.col_stride};
+    if (splits > 1) {  // H'[b, e*r + f]: w1 sub-block (a, e) writes H' + e*r + a*q/l, block e of w2 reads H' + e*r
+      w1st.split = splits;
+      w1st.c_soff = sh.r;
+      w2st.a_goff = sh.r;
+      w2st.a_ks = 1;
+    }
     const bool unit = out.col_stride == 1;
     if (unit && !pk.w2_lanes.data.empty())
       w2st = {nullptr, &pk.w2_lanes, pk.w2_lanes.groups, l, H, 0, hs, l, dst, 0, out.row_stride, l};

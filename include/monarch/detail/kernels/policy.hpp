@@ -293,4 +293,22 @@ constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) 
   return 2 * nblocks_w2 >= W && K * NT * W * scalar_bytes <= kLanesTileBytes;
 }
 
+/// Forward multiplies whose w2 stage runs the broadcast kernel read its operand H[b, f*l + e] with
+/// stride l, so a 6-row register tile touches 6 whole rows of H over its k loop: more than L1
+/// once a row exceeds kStridedRowBytes, while the weight panel streams from L2 beside it. Where l
+/// divides q, the w1 stage is instead packed as k*l sub-blocks, one per block a and residue
+/// e = c mod l, and stores the intermediate permuted, H'[b, e*r + f]; the w2 stage then reads it
+/// contiguously. Sub-blocks of whole widest panels (4 vectors) keep stage 1's FLOPs useful.
+/// MonarchLinear nblocks 4, one thread, batch 1024 (Intel Xeon, 48 KiB L1, 2026-12-07):
+/// n = 4096 +10% f32, +30% f64 (43 -> 56 GFLOP/s); n = 3072 +0-5%; n = 2048 +0% f32, +4% f64;
+/// n = 768 (48-column sub-blocks, a padded panel) -18% f32. Returns the sub-blocks per block (1:
+/// no split).
+inline constexpr Index kStridedRowBytes = 8 * 1024;
+template <int W>
+constexpr Index w1_residue_splits(const Shape& sh, bool w2_lanes, Index scalar_bytes) {
+  const bool split = !w2_lanes && sh.l > 1 && sh.q % sh.l == 0 && (sh.q / sh.l) % (4 * W) == 0 &&
+                     sh.inner() * scalar_bytes > kStridedRowBytes;
+  return split ? sh.l : 1;
+}
+
 }  // namespace monarch::detail::kernels
