@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "../../scalar.hpp"
+#include "policy.hpp"
 #include "simd.hpp"
 
 namespace monarch::detail::kernels {
@@ -27,6 +28,18 @@ namespace monarch::detail::kernels {
 template <class T>
 const T* offset_or_null(const T* p, Index off) {
   return p != nullptr ? p + off : nullptr;
+}
+
+/// Prefetches for writing the lines of C[i, j] = c[i*c_rs + j*c_cs], i < m, j < n.
+template <class T>
+void prefetch_strided_rows(T* c, Index c_rs, Index c_cs, int m, int n) {
+  constexpr Index line = values_per_line<T>();
+  const Index last = Index(n - 1) * c_cs;  // stays inside C: no pointer past its last element
+  for (int i = 0; i < m; ++i) {
+    T* ci = c + i * c_rs;
+    for (Index j = 0; j < last; j += line) prefetch_for_write(ci + j);
+    prefetch_for_write(ci + last);
+  }
 }
 
 /// C[i,j] (+)= sum_{k<K} A[i,k] B[k,j] for i < m <= MR, j < n <= NV*V::width.
@@ -51,6 +64,7 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
     MONARCH_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
   }
+  if (c_cs != 1 && K >= kPrefetchStridedStoreDepth) prefetch_strided_rows(c, c_rs, c_cs, m, n);
   for (Index kk = 0; kk < K; ++kk) {
     V bv[NV];
     MONARCH_UNROLL

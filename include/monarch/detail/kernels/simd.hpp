@@ -4,6 +4,7 @@
 //   store(p), store_partial(p, n), sum() (of the lanes), pin() (keep the value in a register),
 //   store_nontemporal(p) (bypasses the caches where p is aligned and the ISA writes whole lines),
 //   nontemporal_fence() (orders those stores before the caller publishes them)
+// and, for any ISA, prefetch_for_write(p).
 // The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
 // it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
@@ -45,6 +46,17 @@
 #else
 #define MONARCH_PIN_REGISTER(x, constraint) ((void)0)
 #endif
+
+namespace monarch::detail::kernels {
+/// Asks for the cache line holding *p ahead of a store to it (a hint: never faults, may be a no-op).
+inline void prefetch_for_write(const void* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
+}  // namespace monarch::detail::kernels
 
 // Whether the portable type rounds a*b + c once. Left to the compiler, a*b + c is contracted
 // into an FMA in some instantiations and not in others (GCC's -ffp-contract=fast decides per
