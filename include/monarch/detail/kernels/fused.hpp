@@ -10,6 +10,8 @@
 //
 //   forward  stage 1  (w1)   : H[b, a*q + c]  = sum_d w1[a,c,d] x_b[a*p + d]          broadcast kernel
 //            stage 2  (w2)   : y_b[t*l + e]   = sum_f w2[e,t,f] H[b, f*l + e]         lanes or broadcast
+//     split  stage 1  (w1)   : H'[b, e*r + a*q/l + t] = sum_d w1[a,e + l*t,d] x_b[a*p + d]  (c = e + l*t)
+//            stage 2  (w2)   : y_b[t*l + e]   = sum_f w2[e,t,f] H'[b, e*r + f]        broadcast kernel
 //   adjoint  stage 1  (w2^H) : H[b, f*l + e]  = sum_t conj(w2[e,t,f]) v_b[t*l + e]    lanes or broadcast
 //            stage 2  (w1^H) : x_b[a*p + d]   = sum_c conj(w1[a,c,d]) H[b, a*q + c]   broadcast kernel
 #pragma once
@@ -135,7 +137,7 @@ template <class T>
 struct StageCall {
   const BcastPack<T>* bcast = nullptr;  ///< set for a broadcast stage
   const LanesPack<T>* lanes = nullptr;  ///< set for a lanes stage
-  Index units = 0;                      ///< blocks or lane groups
+  Index units = 0;                      ///< blocks, sub-blocks or lane groups
   Index nblocks = 0;                    ///< blocks of the factor (lanes: for the last group's tail)
   const T* A = nullptr;
   Index a_goff = 0, a_rs = 0, a_ks = 0;
@@ -144,6 +146,7 @@ struct StageCall {
   bool nontemporal = false;              ///< C is the call's output, stored non-temporally
   const T* bias = nullptr;               ///< added to C as stored, at C's column offsets (row stride 0)
   Index split = 1, c_soff = 0;           ///< packed sub-blocks per block, C offset between them
+  bool prefetch_strided = false;         ///< see gemm_tile: set for the call's output only
 };
 
 template <class V, int Registers, int NV>
@@ -154,7 +157,7 @@ void run_bcast_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
     const Index blk = u / st.split, c_off = blk * st.c_goff + u % st.split * st.c_soff;
     small_gemm<V, MR, NV>(rows, pk.N, pk.K, st.A + blk * st.a_goff, st.a_rs, st.a_ks,
                           pk.data.data() + u * pk.block_stride, st.C + c_off, st.c_rs, st.c_cs, false, st.nontemporal,
-                          offset_or_null(st.bias, c_off));
+                          offset_or_null(st.bias, c_off), st.prefetch_strided);
   }
 }
 
@@ -232,6 +235,7 @@ void make_stages(Direction dir, const PackedMultiply<T>& pk, MatrixView<const T>
   }
   second.nontemporal = nontemporal;
   second.bias = bias;
+  second.prefetch_strided = true;
 }
 
 /// Values from one slot's intermediate to the next: a tile of rows plus kSlotGapBytes.

@@ -30,7 +30,8 @@ const T* offset_or_null(const T* p, Index off) {
   return p != nullptr ? p + off : nullptr;
 }
 
-/// Prefetches for writing the lines of C[i, j] = c[i*c_rs + j*c_cs], i < m, j < n.
+/// Prefetches for writing the lines of C[i, j] = c[i*c_rs + j*c_cs], i < m, j < n: every line
+/// each row spans, so meant for column strides below a line.
 template <class T>
 void prefetch_strided_rows(T* c, Index c_rs, Index c_cs, int m, int n) {
   constexpr Index line = values_per_line<T>();
@@ -48,12 +49,13 @@ void prefetch_strided_rows(T* c, Index c_rs, Index c_cs, int m, int n) {
 ///   C[i,j] = c[i*c_rs + j*c_cs]            (vector stores when c_cs == 1; non-temporal where
 ///                                           `nontemporal` and a whole aligned vector is stored)
 /// `bias` (or nullptr): bias[j*c_cs] is added to every row's C[i,j] as it is stored, after the
-/// sum, so a layer's bias costs no pass of its own.
+/// sum, so a layer's bias costs no pass of its own. `prefetch_strided`: with a column stride
+/// below a line and a long k loop, C's lines are prefetched before it (kPrefetchStridedStoreDepth).
 /// Rows i >= m are computed from row m-1 and discarded, so a tail needs no other code path.
 template <class V, int MR, int NV>
 void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, const typename V::Scalar* b,
                typename V::Scalar* c, Index c_rs, Index c_cs, int m, int n, bool accumulate, bool nontemporal = false,
-               const typename V::Scalar* bias = nullptr) {
+               const typename V::Scalar* bias = nullptr, bool prefetch_strided = false) {
   using T = typename V::Scalar;
   constexpr int W = V::width, NR = NV * W;
   const T* ar[MR];
@@ -64,7 +66,8 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
     MONARCH_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
   }
-  if (c_cs != 1 && K >= kPrefetchStridedStoreDepth) prefetch_strided_rows(c, c_rs, c_cs, m, n);
+  if (prefetch_strided && c_cs != 1 && c_cs < values_per_line<T>() && K >= kPrefetchStridedStoreDepth)
+    prefetch_strided_rows(c, c_rs, c_cs, m, n);
   for (Index kk = 0; kk < K; ++kk) {
     V bv[NV];
     MONARCH_UNROLL
@@ -257,19 +260,21 @@ void for_row_tiles(Index M, F&& f) {
 /// The reusable batched small-GEMM entry (pointer + strides): C (+)= A B for an M x K matrix A
 /// (any strides) and a K x N matrix B packed by pack_panels(K, N, NV*V::width, ...), writing C
 /// with any strides. Rows are processed MR at a time; every C element is one fixed-order sum over
-/// k, so the result does not depend on how callers split M among threads. `nontemporal` and `bias`
-/// (bias[j*c_cs] added to every row): see gemm_tile.
+/// k, so the result does not depend on how callers split M among threads. `nontemporal`, `bias`
+/// (bias[j*c_cs] added to every row) and `prefetch_strided`: see gemm_tile.
 template <class V, int MR, int NV>
 void small_gemm(Index M, Index N, Index K, const typename V::Scalar* A, Index a_rs, Index a_ks,
                 const typename V::Scalar* Bpacked, typename V::Scalar* C, Index c_rs, Index c_cs,
-                bool accumulate = false, bool nontemporal = false, const typename V::Scalar* bias = nullptr) {
+                bool accumulate = false, bool nontemporal = false, const typename V::Scalar* bias = nullptr,
+                bool prefetch_strided = false) {
   constexpr int NR = NV * V::width;
   for (Index P = 0; P * NR < N; ++P) {
     const int n = static_cast<int>(std::min<Index>(NR, N - P * NR));
     const auto* b = Bpacked + P * K * NR;
     for_row_tiles<MR>(M, [&](auto mr, Index i, int m) {
       gemm_tile<V, decltype(mr)::value, NV>(K, A + i * a_rs, a_rs, a_ks, b, C + i * c_rs + P * NR * c_cs, c_rs,
-                                            c_cs, m, n, accumulate, nontemporal, offset_or_null(bias, P * NR * c_cs));
+                                            c_cs, m, n, accumulate, nontemporal, offset_or_null(bias, P * NR * c_cs),
+                                            prefetch_strided);
     });
   }
 }

@@ -297,18 +297,21 @@ constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) 
   return 2 * nblocks_w2 >= W && K * NT * W * scalar_bytes <= kLanesTileBytes;
 }
 
-/// The broadcast kernel's strided (c_cs != 1) stores are scalar: a 6-row tile of the w2 stage
-/// with l = 4 writes 6 x 16 lines that are rarely in cache, and the store buffer stalled on them
-/// (stage 2 of MonarchLinear n = 4096, nblocks 4 ran 12% faster with contiguous stores). Tiles
-/// with at least this many steps of k prefetch those lines before their k loop, long enough
-/// before the stores to hide the misses. MonarchLinear nblocks 4, one thread, batch 1024 (Intel
-/// Xeon, 2026-12-07): 1024 -> 4096 10% faster in f32 and f64, n = 4096 4%, n = 1024 and batch 16
-/// unchanged.
+/// The broadcast kernel's strided (c_cs != 1) stores are scalar: a 6-row tile of the forward w2
+/// stage with l = 4 writes 6 x 16 lines that are rarely in cache, and the store buffer stalled on
+/// them (that stage of MonarchLinear n = 4096, nblocks 4 ran 12% faster with contiguous stores).
+/// Tiles of the call's output with at least this many steps of k and a column stride below a
+/// line (the stride-l stores of the forward w2 stage; not column-major outputs, where every
+/// element is a line of its own) prefetch those lines before their k loop, long enough before
+/// the stores to hide the misses. MonarchLinear nblocks 4, one thread, batch 1024 (Intel Xeon,
+/// 2026-12-07): 1024 -> 4096 10% faster in f32 and f64, n = 4096 4%, n = 1024 and batch 16
+/// unchanged. The adjoint's stride-l stores into the intermediate, which is in cache, gained
+/// nothing (n = 4096) or lost up to 5% (n = 1024), so they are not prefetched.
 inline constexpr Index kPrefetchStridedStoreDepth = 64;
 
 /// Forward multiplies whose w2 stage runs the broadcast kernel read its operand H[b, f*l + e] with
-/// stride l, so a 6-row register tile touches 6 whole rows of H over its k loop: more than L1
-/// once a row exceeds kStridedRowBytes, while the weight panel streams from L2 beside it. Where l
+/// stride l, so a 6-row register tile (AVX-512) touches 6 whole rows of H over its k loop: more
+/// than L1 once a row exceeds kStridedRowBytes, while the weight panel streams from L2 beside it. Where l
 /// divides q, the w1 stage is instead packed as k*l sub-blocks, one per block a and residue
 /// e = c mod l, and stores the intermediate permuted, H'[b, e*r + f]; the w2 stage then reads it
 /// contiguously. Sub-blocks of whole widest panels (4 vectors) keep stage 1's FLOPs useful.

@@ -4,7 +4,7 @@
 //   store(p), store_partial(p, n), sum() (of the lanes), pin() (keep the value in a register),
 //   store_nontemporal(p) (bypasses the caches where p is aligned and the ISA writes whole lines),
 //   nontemporal_fence() (orders those stores before the caller publishes them)
-// and, for any ISA, prefetch_for_write(p).
+// Beside them, the free function prefetch_for_write(p) serves every ISA.
 // The portable type is plain C++ over a small array (the compiler vectorizes it for whatever ISA
 // it targets); it is always compiled, so it can be tested on every build. The AVX2+FMA and AVX-512
 // types exist only when the compiler targets those ISAs (chosen at compile time, Eigen's way).
