@@ -30,6 +30,12 @@ const T* offset_or_null(const T* p, Index off) {
   return p != nullptr ? p + off : nullptr;
 }
 
+/// The `left` values at p as a vector: a whole load when left >= W, else the first `left` lanes.
+template <class V>
+V load_upto(const typename V::Scalar* p, int left) {
+  return left >= V::width ? V::load(p) : V::load_partial(p, left);
+}
+
 /// Prefetches for writing the lines of C[i, j] = c[i*c_rs + j*c_cs], i < m, j < n: every line
 /// each row spans, so meant for column strides below a line.
 template <class T>
@@ -89,10 +95,8 @@ void gemm_tile(Index K, const typename V::Scalar* a, Index a_rs, Index a_ks, con
         const int left = n - v * W;
         if (left <= 0) continue;
         V out = acc[i][v];
-        if (accumulate)
-          out = V::add(out, left >= W ? V::load(ci + v * W) : V::load_partial(ci + v * W, left));
-        if (bias != nullptr)
-          out = V::add(out, left >= W ? V::load(bias + v * W) : V::load_partial(bias + v * W, left));
+        if (accumulate) out = V::add(out, load_upto<V>(ci + v * W, left));
+        if (bias != nullptr) out = V::add(out, load_upto<V>(bias + v * W, left));
         if (left >= W && nontemporal)
           out.store_nontemporal(ci + v * W);
         else if (left >= W)
