@@ -312,12 +312,11 @@ TYPED_TEST(KernelsTest, BiasAddedInTheFinalStoreEqualsAddingItAfterwards) {
           for (const bool threads : {false, true}) {
             RowBatch<T> frame = RowBatch<T>::Constant(batch + 2, c.M.rows() + 3, guard);
             const MatrixView<T> Y{frame.data() + frame.cols() + 1, batch, c.M.rows(), frame.cols(), 1};
-            if (threads)
-              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y, pool, ws,
+            const auto multiply = [&](const auto& exec) {
+              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y, exec, ws,
                                        bias.data());
-            else
-              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y,
-                                       SerialExecutor{}, ws, bias.data());
+            };
+            threads ? multiply(pool) : multiply(SerialExecutor{});
             EXPECT_TRUE(frame.block(1, 1, batch, c.M.rows()) == want) << "threads " << threads;
             frame.block(1, 1, batch, c.M.rows()).setConstant(guard);
             EXPECT_TRUE((frame.array() == guard).all()) << "wrote outside the output";
@@ -568,6 +567,29 @@ TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
   EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(4096, 4096, 4), 1000, 1).batch_tile, 256);
   EXPECT_EQ(kn::plan_kernels<double>(Shape::monarch_linear(4096, 4096, 4), 256, 1).batch_tile, 256);
   EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(1024, 4096, 4), 1000, 1).batch_tile, 60);
+}
+
+TEST(KernelPolicy, TileIntermediateIsCappedForWideLayers) {
+  // However wide the layer, a tile holds at most kMaxTileIntermediateBytes of intermediate (unless
+  // that leaves fewer than kMinBatchTile rows), so the workspace a call reserves stays bounded.
+  const auto check = [](const Shape& sh, auto scalar) {
+    using T = decltype(scalar);
+    const Index row_bytes = sh.inner() * Index(sizeof(T));
+    for (const Index workers : {1, 2}) {
+      const Index tile = kn::plan_kernels<T>(sh, 100000, workers).batch_tile;
+      SCOPED_TRACE(::testing::Message() << "inner " << sh.inner() << " bytes " << sizeof(T) << " workers " << workers);
+      EXPECT_GE(tile, kn::kMinBatchTile);
+      EXPECT_TRUE(tile == kn::kMinBatchTile || tile * row_bytes <= kn::kMaxTileIntermediateBytes) << tile;
+    }
+  };
+  for (const Index n : {16384, 65536, 262144}) {
+    check(Shape::monarch_linear(n, n, 4), float{});
+    check(Shape::monarch_linear(n, n, 4), double{});
+  }
+  check(Shape::square(1024), float{});  // blocks of 1024: one row of H is 4 MiB
+  // Wide blocks otherwise take kMaxBatchTile rows: 16 MiB / 256 KiB per row leaves 64.
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(65536, 65536, 4), 100000, 1).batch_tile,
+            kn::kMaxTileIntermediateBytes / (65536 * Index(sizeof(float))));
 }
 
 TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {

@@ -217,6 +217,12 @@ inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 /// (blocks of 256 x 256 and 1024 x 256) is the opposite: f64 15.5 ms at 60 rows, 19.3 at 256.
 inline constexpr Index kWideBlockSide = 1024;
 
+/// The most intermediate a tile holds, whatever the rules above ask (never below kMinBatchTile
+/// rows): it bounds the workspace each concurrent tile reserves. Wide layers would otherwise
+/// take 256 rows of any width (MonarchLinear n = 65536, nblocks 4: 64 MiB per slot in f32); no
+/// shape measured above reaches it (MonarchLinear n = 4096 f64 at 256 rows holds 8 MiB).
+inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
+
 /// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
 /// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows. Square
 /// n = 4096 (2 MiB f32, 4 MiB f64): 24 rows ran 8-25% faster than 12 at batch 16-1024 in f32 and
@@ -241,9 +247,11 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
     plan.batch_tile = o.batch_tile;
   } else {
     // Wide blocks take 256 rows as they are (not 252): batch 256 is then one tile, not 252 + 4.
-    const Index tile = wide_blocks ? kMaxBatchTile
-                                   : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile,
-                                                       kMaxBatchTile);
+    const Index policy_tile = wide_blocks ? kMaxBatchTile
+                                          : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple,
+                                                              kMinBatchTile, kMaxBatchTile);
+    const Index row_bytes = sh.inner() * Index(sizeof(T));
+    const Index tile = std::min(policy_tile, std::max(kMinBatchTile, kMaxTileIntermediateBytes / row_bytes));
     // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
     // at 12 rows: 8-25% slower per row than 24).
     const Index min_tile = std::max((tile + 1) / 2, streamed ? kStreamedWeightTile : kMinBatchTile);
