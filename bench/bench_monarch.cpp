@@ -140,6 +140,22 @@ void bm_dense_blas(benchmark::State& st, Shape sh, Index batch) {
 }
 #endif
 
+/// "32,48,64" -> {32, 48, 64}; entries that are not positive integers are skipped.
+std::vector<Index> parse_batches(const char* list) {
+  std::vector<Index> out;
+  for (const char* p = list; *p != '\0';) {
+    char* end = nullptr;
+    const long long v = std::strtoll(p, &end, 10);
+    if (end == p) {
+      ++p;
+      continue;
+    }
+    if (v > 0) out.push_back(Index(v));
+    p = end;
+  }
+  return out;
+}
+
 template <class T>
 void register_all(const std::vector<Index>& batches) {
   for (const auto& bs : bench_shapes()) {
@@ -180,13 +196,14 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("monarch_kernel_path_f32", kn::to_string(kn::best_path<float>()));
   benchmark::AddCustomContext("monarch_kernel_path_f64", kn::to_string(kn::best_path<double>()));
   // Tuning aids: MONARCH_BENCH_TILE=<rows> overrides the policy's batch tile, MONARCH_BENCH_NONTEMPORAL=0|1
-  // whether the output is stored non-temporally.
+  // whether the output is stored non-temporally, MONARCH_BENCH_BATCHES=<b1,b2,...> the batch sizes.
   kn::KernelOverride tuning;
   if (const char* tile = std::getenv("MONARCH_BENCH_TILE")) tuning.batch_tile = std::atoll(tile);
   if (const char* nt = std::getenv("MONARCH_BENCH_NONTEMPORAL"))
     tuning.nontemporal = std::atoi(nt) != 0 ? kn::NonTemporal::on : kn::NonTemporal::off;
   kn::set_kernel_override(tuning);
-  const std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
+  std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
+  if (const char* list = std::getenv("MONARCH_BENCH_BATCHES")) batches = parse_batches(list);
   register_all<float>(batches);
   register_all<double>(batches);
   benchmark::Initialize(&argc, argv);

@@ -229,6 +229,19 @@ inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
 /// f64 (2026-12-07), 32 about as fast as 24, and 36 or 48 10-17% slower at batch 4096.
 inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
 
+/// Where the weights are streamed but no block is large, a batch whose share per worker holds at
+/// most this much intermediate runs as one tile per worker: each worker then streams the weights
+/// once per call instead of once per 24 rows. Time with one tile per worker / with the rules
+/// above (Intel Xeon, 2026-12-07 afternoon, two interleaved rounds):
+///   square n = 4096, one thread: f32 batch 32 / 64: 0.86-0.90 / 0.90-0.96, f64 32: 0.82-0.92;
+///     two threads, 32-row tiles at batch 64: f32 0.78-0.87, f64 0.77-0.79
+///   MonarchLinear n = 1024, nblocks 4 (blocks of 256), one thread: f32 batch 64-256: 0.78-0.89,
+///     f64 64: 0.87-0.91, 128: 1.01-1.03
+/// and beyond 1 MiB mixed: square n = 4096 f32 at 128 rows (2 MiB) 0.91-0.96, but MonarchLinear
+/// n = 1024 f64 at 256 rows (2 MiB) 1.27-1.35. Large blocks have their own tile (kLargeBlockTile):
+/// MonarchLinear 1024 -> 4096 f32 at 256 rows was 1.08-1.11.
+inline constexpr Index kOneTilePerWorkerBytes = 1024 * 1024;
+
 /// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
 /// override's tile is used as given.
 template <class T>
@@ -247,11 +260,14 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
     plan.batch_tile = o.batch_tile;
   } else {
     // Wide blocks take 256 rows as they are (not 252): batch 256 is then one tile, not 252 + 4.
-    const Index policy_tile = wide_blocks ? kMaxBatchTile
-                                          : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple,
-                                                              kMinBatchTile, kMaxBatchTile);
+    Index tile = wide_blocks ? kMaxBatchTile
+                             : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile,
+                                                 kMaxBatchTile);
     const Index row_bytes = sh.inner() * Index(sizeof(T));
-    const Index tile = std::min(policy_tile, std::max(kMinBatchTile, kMaxTileIntermediateBytes / row_bytes));
+    const Index share = ceil_div(batch, std::max<Index>(1, workers));  // not rounded: one tile each
+    if (streamed && block_bytes <= kLargeBlockBytes && share * row_bytes <= kOneTilePerWorkerBytes)
+      tile = std::max(tile, share);
+    tile = std::min(tile, std::max(kMinBatchTile, kMaxTileIntermediateBytes / row_bytes));
     // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
     // at 12 rows: 8-25% slower per row than 24).
     const Index min_tile = std::max((tile + 1) / 2, streamed ? kStreamedWeightTile : kMinBatchTile);
