@@ -571,19 +571,19 @@ TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
 
 TEST(KernelPolicy, SmallBatchRunsOneTilePerWorkerWhereWeightsStream) {
   // Streamed weights (over 1 MiB) and no large block: while each worker's share of the batch holds
-  // at most 1 MiB of intermediate, the share is one tile, so the weights are streamed once per
+  // at most 2 MiB of intermediate, the share is one tile, so the weights are streamed once per
   // worker. Beyond that, and for large blocks, the tile rules of TileFollowsWhereTheWeightsLive.
   const Shape square64 = Shape::square(64), linear1024 = Shape::monarch_linear(1024, 1024, 4);
-  EXPECT_EQ(kn::plan_kernels<float>(square64, 64, 1).batch_tile, 64);  // 64 rows of 16 KiB: 1 MiB
+  EXPECT_EQ(kn::plan_kernels<float>(square64, 128, 1).batch_tile, 128);  // 128 rows of 16 KiB: 2 MiB
+  EXPECT_EQ(kn::plan_kernels<float>(square64, 129, 1).batch_tile, 24);
   EXPECT_EQ(kn::plan_kernels<float>(square64, 64, 2).batch_tile, 32);
+  EXPECT_EQ(kn::plan_kernels<float>(square64, 255, 2).batch_tile, 128);
   EXPECT_EQ(kn::plan_kernels<float>(square64, 50, 1).batch_tile, 50);  // not rounded to 12 rows
-  EXPECT_EQ(kn::plan_kernels<float>(square64, 65, 1).batch_tile, 24);
-  EXPECT_EQ(kn::plan_kernels<float>(square64, 130, 2).batch_tile, 24);
-  EXPECT_EQ(kn::plan_kernels<double>(square64, 32, 1).batch_tile, 32);
-  EXPECT_EQ(kn::plan_kernels<double>(square64, 33, 1).batch_tile, 24);
-  EXPECT_EQ(kn::plan_kernels<float>(square64, 8, 1).batch_tile, 24);     // never below the streamed minimum
-  EXPECT_EQ(kn::plan_kernels<float>(linear1024, 256, 1).batch_tile, 256);  // 2 MiB of weights, 4 KiB rows
-  EXPECT_EQ(kn::plan_kernels<float>(linear1024, 257, 1).batch_tile, 24);
+  EXPECT_EQ(kn::plan_kernels<float>(square64, 8, 1).batch_tile, 24);   // never below the streamed minimum
+  EXPECT_EQ(kn::plan_kernels<double>(square64, 64, 1).batch_tile, 64);  // rows of 32 KiB
+  EXPECT_EQ(kn::plan_kernels<double>(square64, 65, 1).batch_tile, 24);
+  EXPECT_EQ(kn::plan_kernels<float>(linear1024, 512, 1).batch_tile, 512);  // 2 MiB of weights, 4 KiB rows
+  EXPECT_EQ(kn::plan_kernels<float>(linear1024, 513, 1).batch_tile, 24);
   EXPECT_EQ(kn::plan_kernels<double>(linear1024, 64, 1).batch_tile, 60);  // f64 blocks of 512 KiB are large
   EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(1024, 4096, 4), 64, 1).batch_tile, 60);  // large blocks
   EXPECT_EQ(kn::plan_kernels<float>(Shape::square(32), 64, 1).batch_tile, 24);  // weights stay in L2

@@ -230,17 +230,18 @@ inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
 inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
 
 /// Where the weights are streamed but no block is large, a batch whose share per worker holds at
-/// most this much intermediate runs as one tile per worker: each worker then streams the weights
-/// once per call instead of once per 24 rows. Time with one tile per worker / with the rules
-/// above (Intel Xeon, 2026-12-07 afternoon, two interleaved rounds):
-///   square n = 4096, one thread: f32 batch 32 / 64: 0.86-0.90 / 0.90-0.96, f64 32: 0.82-0.92;
-///     two threads, 32-row tiles at batch 64: f32 0.78-0.87, f64 0.77-0.79
-///   MonarchLinear n = 1024, nblocks 4 (blocks of 256), one thread: f32 batch 64-256: 0.78-0.89,
-///     f64 64: 0.87-0.91, 128: 1.01-1.03
-/// and beyond 1 MiB mixed: square n = 4096 f32 at 128 rows (2 MiB) 0.91-0.96, but MonarchLinear
-/// n = 1024 f64 at 256 rows (2 MiB) 1.27-1.35. Large blocks have their own tile (kLargeBlockTile):
-/// MonarchLinear 1024 -> 4096 f32 at 256 rows was 1.08-1.11.
-inline constexpr Index kOneTilePerWorkerBytes = 1024 * 1024;
+/// most this much intermediate (an L2) runs as one tile per worker: each worker then streams the
+/// weights once per call instead of once per 24 rows. Time with one tile per worker / with the
+/// rules above (Intel Xeon, 2026-12-07 afternoon, two or three interleaved rounds):
+///   square n = 4096, one thread: f32 batch 32-128: 0.86-0.96, f64 32 / 64: 0.82-0.92 / 0.86-0.92;
+///     two threads, 32-row tiles at batch 64: f32 0.78-0.87, f64 0.77-0.79; 64-row tiles at 128:
+///     f32 0.83-0.88, f64 0.96-0.98
+///   MonarchLinear n = 1024, nblocks 4 (blocks of 256), f32, one thread: batch 64-256: 0.78-0.89,
+///     512: 0.91-0.95; two threads at 256: 0.72-0.80
+/// Beyond it, square n = 4096 f64 at 128 rows (4 MiB) took 1.05-1.12. Large blocks keep their own
+/// tile (kLargeBlockTile): one tile of 256 rows of MonarchLinear 1024 -> 4096 took 1.08-1.11 in
+/// f32, and of MonarchLinear n = 1024 in f64 (blocks of 512 KiB) 1.27-1.35.
+inline constexpr Index kOneTilePerWorkerBytes = 2 * 1024 * 1024;
 
 /// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
 /// override's tile is used as given.
