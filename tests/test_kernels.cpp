@@ -178,8 +178,9 @@ struct SequentialExecutor {
 };
 
 TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCountsWithThePolicysTile) {
-  // With the policy's tile, 2 workers may shrink it (balanced_batch_tile): 2t + 1 rows are 3
-  // tiles serially and, unless t is the shape's minimum, 4 or more smaller ones on two threads.
+  // With the policy's tile, 2 workers may shrink it: 2t + 1 rows are 3 tiles serially and, unless t
+  // is the shape's minimum, 4 or more smaller ones on two threads (balanced_batch_tile); where
+  // streamed weights make the batch one tile per worker, 1 tile serially and 2 on two threads.
   using T = TypeParam;
   const auto pool = thread_pool_executor(2), pool3 = thread_pool_executor(3);
   for (const auto path : compiled_paths<T>()) {
@@ -316,7 +317,10 @@ TYPED_TEST(KernelsTest, BiasAddedInTheFinalStoreEqualsAddingItAfterwards) {
               detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y, exec, ws,
                                        bias.data());
             };
-            threads ? multiply(pool) : multiply(SerialExecutor{});
+            if (threads)
+              multiply(pool);
+            else
+              multiply(SerialExecutor{});
             EXPECT_TRUE(frame.block(1, 1, batch, c.M.rows()) == want) << "threads " << threads;
             frame.block(1, 1, batch, c.M.rows()).setConstant(guard);
             EXPECT_TRUE((frame.array() == guard).all()) << "wrote outside the output";
@@ -577,6 +581,7 @@ TEST(KernelPolicy, SmallBatchRunsOneTilePerWorkerWhereWeightsStream) {
   EXPECT_EQ(kn::plan_kernels<float>(square64, 128, 1).batch_tile, 128);  // 128 rows of 16 KiB: 2 MiB
   EXPECT_EQ(kn::plan_kernels<float>(square64, 129, 1).batch_tile, 24);
   EXPECT_EQ(kn::plan_kernels<float>(square64, 64, 2).batch_tile, 32);
+  EXPECT_EQ(kn::plan_kernels<float>(square64, 64, 0).batch_tile, 64);  // no workers reported: one
   EXPECT_EQ(kn::plan_kernels<float>(square64, 255, 2).batch_tile, 128);
   EXPECT_EQ(kn::plan_kernels<float>(square64, 50, 1).batch_tile, 50);  // not rounded to 12 rows
   EXPECT_EQ(kn::plan_kernels<float>(square64, 8, 1).batch_tile, 24);   // never below the streamed minimum
@@ -607,9 +612,10 @@ TEST(KernelPolicy, TileIntermediateIsCappedForWideLayers) {
     check(Shape::monarch_linear(n, n, 4), double{});
   }
   check(Shape::square(1024), float{});  // blocks of 1024: one row of H is 4 MiB
-  // Wide blocks otherwise take kMaxBatchTile rows: 16 MiB / 256 KiB per row leaves 64.
-  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(65536, 65536, 4), 100000, 1).batch_tile,
-            kn::kMaxTileIntermediateBytes / (65536 * Index(sizeof(float))));
+  // Wide blocks otherwise take 256 rows: 16 MiB / 256 KiB per row leaves 64; at n = 16384 the 256
+  // rows of 64 KiB hold exactly 16 MiB and stay.
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(65536, 65536, 4), 100000, 1).batch_tile, 64);
+  EXPECT_EQ(kn::plan_kernels<float>(Shape::monarch_linear(16384, 16384, 4), 100000, 1).batch_tile, 256);
 }
 
 TEST(KernelPolicy, BalancedTileShortensTheBusiestSlot) {

@@ -124,8 +124,9 @@ class ScopedKernelOverride {
 struct KernelPlan {
   KernelPath path = KernelPath::reference;
   /// Batch rows per fused tile: stage 1 fills a batch_tile-row intermediate that stage 2 reads while
-  /// it is still in cache. Set by shape and scalar, then shrunk where a last round of tiles would
-  /// leave the executor's workers idle (balanced_batch_tile). Each output row is the same
+  /// it is still in cache. Set by shape and scalar, by the batch and workers where the weights
+  /// stream (kOneTilePerWorkerBytes), capped (kMaxTileIntermediateBytes), then shrunk where a last
+  /// round of tiles would leave the executor's workers idle (balanced_batch_tile). Each output row is the same
   /// fixed-order sum whichever tile holds it and however large the tile is, so results are
   /// bitwise identical for any executor.
   Index batch_tile = 0;
@@ -151,6 +152,8 @@ constexpr Index intermediate_row_stride(Index N) {
 /// n = 1024 batch 4096 at 60 rows was 24-29% slower than at 12 or 24; f64 at batch 64, 32 rows
 /// were 6% slower than 12). Where it cannot, the weights decide (kL2WeightBytes).
 inline constexpr Index kTileIntermediateBytes = 96 * 1024;
+/// kMaxBatchTile bounds the size rules (and is the wide blocks' tile); one tile per worker
+/// (kOneTilePerWorkerBytes) may exceed it where rows are narrow.
 inline constexpr Index kMinBatchTile = 12, kMaxBatchTile = 256;
 /// The policy's tiles are a multiple of this many rows where possible, so that the register
 /// tiles (6 or 12 rows on AVX-512) have no tail.
@@ -217,12 +220,6 @@ inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 /// (blocks of 256 x 256 and 1024 x 256) is the opposite: f64 15.5 ms at 60 rows, 19.3 at 256.
 inline constexpr Index kWideBlockSide = 1024;
 
-/// The most intermediate a tile holds, whatever the rules above ask (never below kMinBatchTile
-/// rows): it bounds the workspace each concurrent tile reserves. Wide layers would otherwise
-/// take 256 rows of any width (MonarchLinear n = 65536, nblocks 4: 64 MiB per slot in f32); no
-/// shape measured above reaches it (MonarchLinear n = 4096 f64 at 256 rows holds 8 MiB).
-inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
-
 /// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
 /// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows. Square
 /// n = 4096 (2 MiB f32, 4 MiB f64): 24 rows ran 8-25% faster than 12 at batch 16-1024 in f32 and
@@ -230,18 +227,24 @@ inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
 inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
 
 /// Where the weights are streamed but no block is large, a batch whose share per worker holds at
-/// most this much intermediate (an L2) runs as one tile per worker: each worker then streams the
-/// weights once per call instead of once per 24 rows. Time with one tile per worker / with the
-/// rules above (Intel Xeon, 2026-12-07 afternoon, two or three interleaved rounds):
-///   square n = 4096, one thread: f32 batch 32-128: 0.86-0.96, f64 32 / 64: 0.82-0.92 / 0.86-0.92;
-///     two threads, 32-row tiles at batch 64: f32 0.78-0.87, f64 0.77-0.79; 64-row tiles at 128:
-///     f32 0.83-0.88, f64 0.96-0.98
-///   MonarchLinear n = 1024, nblocks 4 (blocks of 256), f32, one thread: batch 64-256: 0.78-0.89,
-///     512: 0.91-0.95; two threads at 256: 0.72-0.80
-/// Beyond it, square n = 4096 f64 at 128 rows (4 MiB) took 1.05-1.12. Large blocks keep their own
-/// tile (kLargeBlockTile): one tile of 256 rows of MonarchLinear 1024 -> 4096 took 1.08-1.11 in
-/// f32, and of MonarchLinear n = 1024 in f64 (blocks of 512 KiB) 1.27-1.35.
+/// most this much intermediate (an L2; counted without the row padding) runs as one tile per
+/// worker: each worker then usually streams the weights once per call instead of once per 24
+/// rows. Against the 24-row tiles (Intel Xeon, 2026-12-07; interleaved A/B in
+/// docs/performance.md): square n = 4096 f32 batch 32 / 64 / 128 16% / 10-16% / 11% faster, f64
+/// batch 32 / 64 16% / 14%; MonarchLinear n = 1024, nblocks 4 (blocks of 256) f32 batch 64-512
+/// 13-25% faster, 24% on two threads at batch 256. Beyond 2 MiB it stopped paying: square
+/// n = 4096 f64 in one 128-row tile (4 MiB) was 5-12% slower. Large blocks keep their own tile:
+/// one tile of 256 rows was 8-11% slower for MonarchLinear 1024 -> 4096 f32 and 27-35% for
+/// MonarchLinear n = 1024 f64 (blocks of 512 KiB).
 inline constexpr Index kOneTilePerWorkerBytes = 2 * 1024 * 1024;
+
+/// The most intermediate a tile holds (counted without the row padding), whatever the rules above
+/// ask, the streamed-weight and large-block minimums included, but never below kMinBatchTile rows:
+/// it bounds the workspace each concurrent tile reserves. Wide layers would otherwise take 256
+/// rows of any width (MonarchLinear n = 65536, nblocks 4: 64 MiB per slot in f32); no shape
+/// measured above reaches it (MonarchLinear n = 4096 f64 at 256 rows holds 8 MiB).
+inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
+static_assert(kOneTilePerWorkerBytes <= kMaxTileIntermediateBytes, "the cap must not cut a worker's share");
 
 /// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
 /// override's tile is used as given.
@@ -252,7 +255,8 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
   plan.path = (o.path != KernelPath::automatic && path_available<T>(o.path)) ? o.path : best_path<T>();
   const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
   // Counted without the row padding (under 2%), which would halve the n = 1024 f32 tile.
-  Index rows = kTileIntermediateBytes / (sh.inner() * Index(sizeof(T)));
+  const Index row_bytes = sh.inner() * Index(sizeof(T));
+  Index rows = kTileIntermediateBytes / row_bytes;
   const bool streamed = (sh.k * sh.q * sh.p + sh.l * sh.s * sh.r) * Index(sizeof(T)) > kL2WeightBytes;
   if (streamed) rows = std::max(rows, kStreamedWeightTile);
   if (block_bytes > kLargeBlockBytes) rows = std::max(rows, kLargeBlockTile);
@@ -264,9 +268,8 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
     Index tile = wide_blocks ? kMaxBatchTile
                              : std::clamp<Index>(rows / kTileRowMultiple * kTileRowMultiple, kMinBatchTile,
                                                  kMaxBatchTile);
-    const Index row_bytes = sh.inner() * Index(sizeof(T));
     const Index share = ceil_div(batch, std::max<Index>(1, workers));  // not rounded: one tile each
-    if (streamed && block_bytes <= kLargeBlockBytes && share * row_bytes <= kOneTilePerWorkerBytes)
+    if (streamed && block_bytes <= kLargeBlockBytes && share <= kOneTilePerWorkerBytes / row_bytes)
       tile = std::max(tile, share);
     tile = std::min(tile, std::max(kMinBatchTile, kMaxTileIntermediateBytes / row_bytes));
     // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
