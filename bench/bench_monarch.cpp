@@ -12,6 +12,8 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -140,18 +142,22 @@ void bm_dense_blas(benchmark::State& st, Shape sh, Index batch) {
 }
 #endif
 
-/// "32,48,64" -> {32, 48, 64}; entries that are not positive integers are skipped.
-std::vector<Index> parse_batches(const char* list) {
+/// Largest batch MONARCH_BENCH_BATCHES may ask for (X alone is then 32 GiB at n = 4096 in f64).
+constexpr long long kMaxBenchBatch = 1 << 20;
+
+/// "32,48,64" -> {32, 48, 64}, each once; empty when any entry is not an integer in
+/// [1, kMaxBenchBatch] (the caller reports it).
+std::vector<Index> parse_batches(const std::string& list) {
   std::vector<Index> out;
-  for (const char* p = list; *p != '\0';) {
+  for (std::size_t pos = 0; pos <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string token = list.substr(pos, comma - pos);
     char* end = nullptr;
-    const long long v = std::strtoll(p, &end, 10);
-    if (end == p) {
-      ++p;
-      continue;
-    }
-    if (v > 0) out.push_back(Index(v));
-    p = end;
+    errno = 0;
+    const long long v = std::strtoll(token.c_str(), &end, 10);
+    if (token.empty() || *end != '\0' || errno != 0 || v < 1 || v > kMaxBenchBatch) return {};
+    if (std::find(out.begin(), out.end(), Index(v)) == out.end()) out.push_back(Index(v));
+    pos = comma + 1;
   }
   return out;
 }
@@ -203,7 +209,15 @@ int main(int argc, char** argv) {
     tuning.nontemporal = std::atoi(nt) != 0 ? kn::NonTemporal::on : kn::NonTemporal::off;
   kn::set_kernel_override(tuning);
   std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
-  if (const char* list = std::getenv("MONARCH_BENCH_BATCHES")) batches = parse_batches(list);
+  if (const char* list = std::getenv("MONARCH_BENCH_BATCHES")) {
+    batches = parse_batches(list);
+    if (batches.empty()) {
+      std::fprintf(stderr, "MONARCH_BENCH_BATCHES=\"%s\": expected a comma-separated list of integers in [1, %lld]\n",
+                   list, kMaxBenchBatch);
+      return 1;
+    }
+    benchmark::AddCustomContext("monarch_bench_batches", list);
+  }
   register_all<float>(batches);
   register_all<double>(batches);
   benchmark::Initialize(&argc, argv);

@@ -12,6 +12,8 @@ BIN="$BUILD/bench/bench_monarch"
 # The environment exports OPENBLAS_CORETYPE=Haswell, which forces OpenBLAS's AVX2 kernels (about
 # half speed here) and would inflate every ratio: compare against its best kernel instead.
 unset OPENBLAS_CORETYPE
+# The published tables use the policy's own choices on every batch size: drop tuning overrides.
+unset MONARCH_BENCH_TILE MONARCH_BENCH_NONTEMPORAL MONARCH_BENCH_BATCHES
 export OPENBLAS_NUM_THREADS=1
 COMMON=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05
         --benchmark_out_format=json)
