@@ -31,7 +31,7 @@ void bm_layer(benchmark::State& st, Index n, Index nblocks, Index batch, bool tw
   monarch::Workspace<T> mws;
   auto run = [&] {
     if (two_pass) {
-      layer.monarch().apply(X, Y, mws);
+      layer.monarch().apply(X, Y, monarch::SerialExecutor{}, mws);
       Y.rowwise() += layer.bias()->transpose();
     } else {
       layer.forward(X, Y, ws);

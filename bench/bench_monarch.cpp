@@ -68,15 +68,18 @@ void set_counters(benchmark::State& st, double flops_per_iter, double dense_flop
   st.counters["dense_GFLOPS"] = Counter(dense_flops_per_iter * 1e-9, Counter::kIsIterationInvariantRate);
 }
 
+/// MONARCH_BENCH_TILE and MONARCH_BENCH_NONTEMPORAL (see main), passed to every Monarch call.
+monarch::KernelOptions g_tuning;
+
 template <class T, class Executor>
 void bm_monarch(benchmark::State& st, Shape sh, Index batch, Executor exec) {
   const auto M = Monarch<T>::random(sh, 1);
   const RowMat<T> X = random_batch<T>(batch, M.cols(), 2);
   RowMat<T> Y(batch, M.rows());
   monarch::Workspace<T> ws;
-  M.apply(X, Y, exec, ws);  // packs the weights, sizes the workspace
+  M.apply(X, Y, exec, ws, g_tuning);  // packs the weights, sizes the workspace
   for (auto _ : st) {
-    M.apply(X, Y, exec, ws);
+    M.apply(X, Y, exec, ws, g_tuning);
     benchmark::DoNotOptimize(Y.data());
     benchmark::ClobberMemory();
   }
@@ -199,15 +202,13 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
 #endif
   namespace kn = monarch::detail::kernels;
-  benchmark::AddCustomContext("monarch_kernel_path_f32", kn::to_string(kn::best_path<float>()));
-  benchmark::AddCustomContext("monarch_kernel_path_f64", kn::to_string(kn::best_path<double>()));
+  benchmark::AddCustomContext("monarch_kernel_path_f32", monarch::to_string(kn::best_path<float>()));
+  benchmark::AddCustomContext("monarch_kernel_path_f64", monarch::to_string(kn::best_path<double>()));
   // Tuning aids: MONARCH_BENCH_TILE=<rows> overrides the policy's batch tile, MONARCH_BENCH_NONTEMPORAL=0|1
   // whether the output is stored non-temporally, MONARCH_BENCH_BATCHES=<b1,b2,...> the batch sizes.
-  kn::KernelOverride tuning;
-  if (const char* tile = std::getenv("MONARCH_BENCH_TILE")) tuning.batch_tile = std::atoll(tile);
+  if (const char* tile = std::getenv("MONARCH_BENCH_TILE")) g_tuning.batch_tile = std::atoll(tile);
   if (const char* nt = std::getenv("MONARCH_BENCH_NONTEMPORAL"))
-    tuning.nontemporal = std::atoi(nt) != 0 ? kn::NonTemporal::on : kn::NonTemporal::off;
-  kn::set_kernel_override(tuning);
+    g_tuning.nontemporal = std::atoi(nt) != 0 ? monarch::NonTemporal::on : monarch::NonTemporal::off;
   std::vector<Index> batches{1, 4, 16, 64, 256, 1024, 4096};
   if (const char* list = std::getenv("MONARCH_BENCH_BATCHES")) {
     batches = parse_batches(list);

@@ -27,3 +27,9 @@ if(MONARCH_SANITIZE)
   target_link_options(monarch_dev_flags INTERFACE -fsanitize=address,undefined)
 endif()
 target_link_libraries(monarch_dev_flags INTERFACE monarch::monarch)
+
+# The multiply's kernels, compiled once per build with the same flags (src/monarch_kernels.cpp);
+# every test, benchmark and example links this instead of compiling the kernels itself.
+add_library(monarch_kernels STATIC ${PROJECT_SOURCE_DIR}/src/monarch_kernels.cpp)
+target_link_libraries(monarch_kernels PUBLIC monarch_dev_flags)
+target_compile_definitions(monarch_kernels PUBLIC MONARCH_SEPARATE_KERNELS)

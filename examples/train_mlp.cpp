@@ -102,12 +102,8 @@ class ThreadPool {
 
 // ---- layers -------------------------------------------------------------------------------------
 
-/// A trainable array and its gradient, for the optimizer.
-struct Param {
-  float* value;
-  const float* grad;
-  Index size;
-};
+/// Layers hand the optimizer each trainable array with its gradient through a visitor,
+/// visit(value, grad, size), called in the same order every step.
 
 /// nn.Linear with PyTorch's default init; GEMMs split over row chunks of the executor.
 class DenseLayer {
@@ -139,7 +135,11 @@ class DenseLayer {
     }
     return dX_;
   }
-  std::vector<Param> params() { return {{W_.data(), gW_.data(), W_.size()}, {b_.data(), gb_.data(), b_.size()}}; }
+  template <class Visit>
+  void update_params(Visit&& visit) {
+    visit(W_.data(), gW_.data(), W_.size());
+    visit(b_.data(), gb_.data(), b_.size());
+  }
 
  private:
   /// Splits [0, rows) into one contiguous chunk per thread.
@@ -161,14 +161,7 @@ class DenseLayer {
 /// monarch::MonarchLinear with its reusable workspace and gradient buffers.
 class MonarchLayer {
  public:
-  MonarchLayer(Index in, Index out, Index nblocks, std::uint64_t seed) : layer_(in, out, nblocks, true, seed) {
-    // Gradients shaped up front so that params() can hand their addresses to the optimizer; the
-    // backward keeps this storage because the shapes never change.
-    const monarch::Shape sh = layer_.shape();
-    grads_.w1 = monarch::BlockDiagonal<float>(sh.k, sh.q, sh.p);
-    grads_.w2 = monarch::BlockDiagonal<float>(sh.l, sh.s, sh.r);
-    grads_.bias = Vector::Zero(out);
-  }
+  MonarchLayer(Index in, Index out, Index nblocks, std::uint64_t seed) : layer_(in, out, nblocks, true, seed) {}
   Index num_params() const { return layer_.num_params(); }
 
   void forward(const Matrix& X, Matrix& Y, const monarch::PoolExecutor& exec) {
@@ -181,12 +174,14 @@ class MonarchLayer {
     layer_.backward(X, dY, request, grads_, ws_, exec);
     return grads_.input;
   }
-  std::vector<Param> params() {
-    auto& w1 = layer_.blkdiag1();
-    auto& w2 = layer_.blkdiag2();
-    return {{w1.data(), grads_.w1.data(), w1.size()},
-            {w2.data(), grads_.w2.data(), w2.size()},
-            {layer_.bias()->data(), grads_.bias.data(), layer_.bias()->size()}};
+  /// The factors are written inside MonarchLinear::update, so the next forward uses the new values.
+  template <class Visit>
+  void update_params(Visit&& visit) {
+    layer_.update([&](monarch::BlockDiagonal<float>& w1, monarch::BlockDiagonal<float>& w2) {
+      visit(w1.data(), grads_.w1.data(), w1.size());
+      visit(w2.data(), grads_.w2.data(), w2.size());
+    });
+    visit(layer_.bias()->data(), grads_.bias.data(), layer_.bias()->size());
   }
 
  private:
@@ -201,21 +196,24 @@ class MonarchLayer {
 class Adam {
  public:
   explicit Adam(float lr) : lr_(lr) {}
-  void step(const std::vector<Param>& params) {
-    if (m_.empty())
-      for (const auto& p : params) {
-        m_.emplace_back(Vector::Zero(p.size));
-        v_.emplace_back(Vector::Zero(p.size));
-      }
+  /// One step on every trainable array of `net` (visited in the same order every step).
+  template <class Net>
+  void step(Net& net) {
     ++t_;
     const float c1 = 1.0f - std::pow(b1_, float(t_)), c2 = 1.0f - std::pow(b2_, float(t_));
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      Eigen::Map<Vector> w(params[i].value, params[i].size);
-      const Eigen::Map<const Vector> g(params[i].grad, params[i].size);
+    std::size_t i = 0;
+    net.update_params([&](float* value, const float* grad, Index size) {
+      if (i == m_.size()) {  // first step: the moments start at zero
+        m_.emplace_back(Vector::Zero(size));
+        v_.emplace_back(Vector::Zero(size));
+      }
+      Eigen::Map<Vector> w(value, size);
+      const Eigen::Map<const Vector> g(grad, size);
       m_[i] = b1_ * m_[i] + (1.0f - b1_) * g;
       v_[i] = b2_ * v_[i] + (1.0f - b2_) * g.cwiseAbs2();
       w.array() -= lr_ * (m_[i].array() / c1) / ((v_[i].array() / c2).sqrt() + 1e-8f);
-    }
+      ++i;
+    });
   }
 
  private:
@@ -246,11 +244,9 @@ class Mlp {
       if (i > 0) grad_ = dx.cwiseProduct((pre_[i - 1].array() > 0.0f).cast<float>().matrix());  // ReLU'
     }
   }
-  std::vector<Param> params() {
-    std::vector<Param> all;
-    for (auto& l : layers_)
-      for (const auto& p : l.params()) all.push_back(p);
-    return all;
+  template <class Visit>
+  void update_params(Visit&& visit) {
+    for (auto& l : layers_) l.update_params(visit);
   }
   Index num_params() const {
     Index n = 0;
@@ -328,9 +324,7 @@ Result train(const char* label, Mlp<Layer>& net, const Data& train_set, const Da
       loss_sum += mse(pred, yb);
       d_out = (2.0f / float(pred.size())) * (pred - yb);  // d mse / d pred
       net.backward(d_out, exec);
-      // Fetched every step: MonarchLinear's mutable weight accessors tell the multiply that its
-      // packed copy of the weights is about to change.
-      adam.step(net.params());
+      adam.step(net);
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.seconds += secs;

@@ -3,6 +3,8 @@
 // sizes that hit the tail of every register and batch tile; bitwise agreement across executors;
 // output-parameter forms; the packed-weight cache; the reusable small-GEMM building block.
 #include <atomic>
+#include <functional>
+#include <stdexcept>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -93,11 +95,11 @@ TYPED_TEST(KernelsTest, ApplyAndAdjointMatchDenseOnEveryPath) {
       for (const auto path : compiled_paths<T>())
         for (const Index tile : kTiles) {
           if (tile != 0 && batch <= tile) continue;  // same as the policy's single tile
-          SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name
+          SCOPED_TRACE(::testing::Message() << to_string(path) << " tile " << tile << " " << c.named.name
                                             << " batch " << batch);
-          const kn::ScopedKernelOverride use({path, tile});
-          MONARCH_EXPECT_CLOSE(T, c.M.apply(X), want, accumulation_length(c.named.shape));
-          MONARCH_EXPECT_CLOSE(T, c.M.apply_adjoint(V), want_adj, c.named.shape.s + c.named.shape.q);
+          const KernelOptions options({path, tile});
+          MONARCH_EXPECT_CLOSE(T, c.M.apply(X, SerialExecutor{}, options), want, accumulation_length(c.named.shape));
+          MONARCH_EXPECT_CLOSE(T, c.M.adjoint().apply(V, SerialExecutor{}, options), want_adj, c.named.shape.s + c.named.shape.q);
         }
     }
 }
@@ -114,27 +116,27 @@ TYPED_TEST(KernelsTest, OutputParameterFormsAndLayouts) {
     const RowBatch<T> V = random_matrix<T>(6, n_out, 5);
     const Dense<wider_t<T>> want_adj = V.template cast<wider_t<T>>() * c.dense.conjugate();
     for (const auto path : compiled_paths<T>()) {
-      const kn::ScopedKernelOverride use({path, 0});
-      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      const KernelOptions options({path, 0});
+      SCOPED_TRACE(::testing::Message() << to_string(path) << " " << c.named.name);
       RowBatch<T> Yr(6, n_out);
-      c.M.apply(X, Yr, SerialExecutor{}, ws);
+      c.M.apply(X, Yr, SerialExecutor{}, ws, options);
       MONARCH_EXPECT_CLOSE(T, Yr, want, len);
       Dense<T> Yc(6, n_out);
-      c.M.apply(Dense<T>(X), Yc, ws);
+      c.M.apply(Dense<T>(X), Yc, SerialExecutor{}, ws, options);
       MONARCH_EXPECT_CLOSE(T, Yc, want, len);
       RowBatch<T> big = RowBatch<T>::Zero(8, n_out + 3);
-      c.M.apply(X, big.block(1, 2, 6, n_out));
+      c.M.apply(X, big.block(1, 2, 6, n_out), SerialExecutor{}, ws, options);
       MONARCH_EXPECT_CLOSE(T, big.block(1, 2, 6, n_out), want, len);
       EXPECT_EQ(big.row(0).norm() + big.row(7).norm() + big.leftCols(2).norm(), real_t<T>(0));
       RowBatch<T> Yv(6, n_out);
-      c.M.apply(view(X), row_major_view(Yv.data(), 6, n_out), SerialExecutor{}, ws);
+      c.M.apply(view(X), row_major_view(Yv.data(), 6, n_out), SerialExecutor{}, ws, options);
       EXPECT_EQ(Yv, Yr) << "raw form differs from the Eigen form";
 
       Dense<T> Xc(6, n_in);
-      c.M.apply_adjoint(Dense<T>(V), Xc, SerialExecutor{}, ws);  // column-major in and out
+      c.M.adjoint().apply(Dense<T>(V), Xc, SerialExecutor{}, ws, options);  // column-major in and out
       MONARCH_EXPECT_CLOSE(T, Xc, want_adj, c.named.shape.s + c.named.shape.q);
       RowBatch<T> Xr(6, n_in);
-      c.M.apply_adjoint(V, Xr, ws);
+      c.M.adjoint().apply(V, Xr, SerialExecutor{}, ws, options);
       MONARCH_EXPECT_CLOSE(T, Xr, want_adj, c.named.shape.s + c.named.shape.q);
     }
   }
@@ -146,20 +148,20 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCounts) {
   using T = TypeParam;
   const auto pool = thread_pool_executor(2);
   for (const auto path : compiled_paths<T>()) {
-    if (path == kn::KernelPath::reference) continue;
-    const kn::ScopedKernelOverride use({path, 8});
+    if (path == KernelPath::reference) continue;
+    const KernelOptions options({path, 8});
     for (const auto& c : this->cases()) {
-      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      SCOPED_TRACE(::testing::Message() << to_string(path) << " " << c.named.name);
       for (const Index batch : {Index(3), Index(40)}) {
         const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 21);
-        const RowBatch<T> Y1 = c.M.apply(X);
-        EXPECT_EQ(c.M.apply(X, pool), Y1) << "2 pool threads, batch " << batch;
+        const RowBatch<T> Y1 = c.M.apply(X, SerialExecutor{}, options);
+        EXPECT_EQ(c.M.apply(X, pool, options), Y1) << "2 pool threads, batch " << batch;
         const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 22);
-        const RowBatch<T> A1 = c.M.apply_adjoint(V);
-        EXPECT_EQ(c.M.apply_adjoint(V, pool), A1) << "adjoint, 2 pool threads, batch " << batch;
+        const RowBatch<T> A1 = c.M.adjoint().apply(V, SerialExecutor{}, options);
+        EXPECT_EQ(c.M.adjoint().apply(V, pool, options), A1) << "adjoint, 2 pool threads, batch " << batch;
 #if defined(_OPENMP)
-        EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2)), Y1) << "OpenMP 2 threads, batch " << batch;
-        EXPECT_EQ(c.M.apply_adjoint(V, OpenMPExecutor(2)), A1) << "OpenMP adjoint, batch " << batch;
+        EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2), options), Y1) << "OpenMP 2 threads, batch " << batch;
+        EXPECT_EQ(c.M.adjoint().apply(V, OpenMPExecutor(2), options), A1) << "OpenMP adjoint, batch " << batch;
 #endif
       }
     }
@@ -184,24 +186,24 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalAcrossThreadCountsWithThePolicysTile) {
   using T = TypeParam;
   const auto pool = thread_pool_executor(2), pool3 = thread_pool_executor(3);
   for (const auto path : compiled_paths<T>()) {
-    if (path == kn::KernelPath::reference) continue;
-    const kn::ScopedKernelOverride use({path, 0});
+    if (path == KernelPath::reference) continue;
+    const KernelOptions options({path, 0});
     int shrunk = 0;
     for (const auto& c : this->cases()) {
-      SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name);
+      SCOPED_TRACE(::testing::Message() << to_string(path) << " " << c.named.name);
       const Index batch = 2 * kn::plan_kernels<T>(c.named.shape, 1, 1).batch_tile + 1;
       shrunk += kn::plan_kernels<T>(c.named.shape, batch, 2).batch_tile <
                 kn::plan_kernels<T>(c.named.shape, batch, 1).batch_tile;
       const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 25);
       const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 26);
-      const RowBatch<T> Y1 = c.M.apply(X), A1 = c.M.apply_adjoint(V);
-      EXPECT_EQ(c.M.apply(X, pool), Y1);
-      EXPECT_EQ(c.M.apply_adjoint(V, pool), A1);
-      EXPECT_EQ(c.M.apply(X, pool3), Y1) << "3 threads";
-      EXPECT_EQ(c.M.apply_adjoint(V, pool3), A1) << "3 threads";
+      const RowBatch<T> Y1 = c.M.apply(X, SerialExecutor{}, options), A1 = c.M.adjoint().apply(V, SerialExecutor{}, options);
+      EXPECT_EQ(c.M.apply(X, pool, options), Y1);
+      EXPECT_EQ(c.M.adjoint().apply(V, pool, options), A1);
+      EXPECT_EQ(c.M.apply(X, pool3, options), Y1) << "3 threads";
+      EXPECT_EQ(c.M.adjoint().apply(V, pool3, options), A1) << "3 threads";
 #if defined(_OPENMP)
-      EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2)), Y1) << "OpenMP";
-      EXPECT_EQ(c.M.apply_adjoint(V, OpenMPExecutor(2)), A1) << "OpenMP";
+      EXPECT_EQ(c.M.apply(X, OpenMPExecutor(2), options), Y1) << "OpenMP";
+      EXPECT_EQ(c.M.adjoint().apply(V, OpenMPExecutor(2), options), A1) << "OpenMP";
 #endif
     }
     EXPECT_GT(shrunk, 0) << "no shape exercised a thread-dependent tile";
@@ -215,21 +217,21 @@ TYPED_TEST(KernelsTest, BitwiseIdenticalForEveryTileSize) {
   using T = TypeParam;
   const Index batch = 41;
   for (const auto path : compiled_paths<T>()) {
-    if (path == kn::KernelPath::reference) continue;
+    if (path == KernelPath::reference) continue;
     for (const auto& c : this->cases()) {
       const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 27);
       const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 28);
       RowBatch<T> Y1, A1;
       {
-        const kn::ScopedKernelOverride use({path, 1});
-        Y1 = c.M.apply(X);
-        A1 = c.M.apply_adjoint(V);
+        const KernelOptions options({path, 1});
+        Y1 = c.M.apply(X, SerialExecutor{}, options);
+        A1 = c.M.adjoint().apply(V, SerialExecutor{}, options);
       }
       for (const Index tile : {2, 5, 7, 12, 13, 22, 24, 40, 41}) {
-        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name << " tile " << tile);
-        const kn::ScopedKernelOverride use({path, tile});
-        EXPECT_EQ(c.M.apply(X), Y1);
-        EXPECT_EQ(c.M.apply_adjoint(V), A1);
+        SCOPED_TRACE(::testing::Message() << to_string(path) << " " << c.named.name << " tile " << tile);
+        const KernelOptions options({path, tile});
+        EXPECT_EQ(c.M.apply(X, SerialExecutor{}, options), Y1);
+        EXPECT_EQ(c.M.adjoint().apply(V, SerialExecutor{}, options), A1);
       }
     }
   }
@@ -259,29 +261,29 @@ TYPED_TEST(KernelsTest, NonTemporalOutputIsBitwiseTheSame) {
                                                                                 Eigen::OuterStride<>(stride)));
   };
   for (const auto path : compiled_paths<T>()) {
-    if (path == kn::KernelPath::reference) continue;
+    if (path == KernelPath::reference) continue;
     for (const Index tile : {Index(0), Index(5)}) {
       for (const auto& c : this->cases()) {
-        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name);
+        SCOPED_TRACE(::testing::Message() << to_string(path) << " tile " << tile << " " << c.named.name);
         const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 29);
         const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 30);
         RowBatch<T> Y0, A0;
         {
-          const kn::ScopedKernelOverride use({path, tile, kn::NonTemporal::off});
-          Y0 = c.M.apply(X);
-          A0 = c.M.apply_adjoint(V);
+          const KernelOptions options({path, tile, NonTemporal::off});
+          Y0 = c.M.apply(X, SerialExecutor{}, options);
+          A0 = c.M.adjoint().apply(V, SerialExecutor{}, options);
         }
-        const kn::ScopedKernelOverride use({path, tile, kn::NonTemporal::on});
+        const KernelOptions options({path, tile, NonTemporal::on});
         for (const Index offset : {Index(0), Index(1)}) {
           SCOPED_TRACE(::testing::Message() << "offset " << offset);
-          EXPECT_EQ(into_guarded(c.M.rows(), offset, [&](MatrixView<T> Y) { c.M.apply(view(X), Y); }), Y0);
-          EXPECT_EQ(into_guarded(c.M.cols(), offset, [&](MatrixView<T> A) { c.M.apply_adjoint(view(V), A); }), A0);
+          EXPECT_EQ(into_guarded(c.M.rows(), offset, [&](MatrixView<T> Y) { c.M.apply(view(X), Y, SerialExecutor{}, detail::default_workspace<T>(), options); }), Y0);
+          EXPECT_EQ(into_guarded(c.M.cols(), offset, [&](MatrixView<T> A) { c.M.adjoint().apply(view(V), A, SerialExecutor{}, detail::default_workspace<T>(), options); }), A0);
         }
         Dense<T> Yc(batch, c.M.rows());
-        c.M.apply(X, Yc);
+        c.M.apply(X, Yc, SerialExecutor{}, detail::default_workspace<T>(), options);
         EXPECT_EQ(RowBatch<T>(Yc), Y0) << "column-major";
-        EXPECT_EQ(c.M.apply(X, pool), Y0) << "two threads";
-        EXPECT_EQ(c.M.apply_adjoint(V, pool), A0) << "two threads";
+        EXPECT_EQ(c.M.apply(X, pool, options), Y0) << "two threads";
+        EXPECT_EQ(c.M.adjoint().apply(V, pool, options), A0) << "two threads";
       }
     }
   }
@@ -299,14 +301,14 @@ TYPED_TEST(KernelsTest, BiasAddedInTheFinalStoreEqualsAddingItAfterwards) {
   const T guard(7);
   for (const auto path : compiled_paths<T>())
     for (const Index tile : {Index(0), Index(5)})
-      for (const auto nontemporal : {kn::NonTemporal::off, kn::NonTemporal::on})
+      for (const auto nontemporal : {NonTemporal::off, NonTemporal::on})
         for (const auto& c : this->cases()) {
-          SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " tile " << tile << " " << c.named.name
-                                            << " non-temporal " << (nontemporal == kn::NonTemporal::on));
-          const kn::ScopedKernelOverride use({path, tile, nontemporal});
+          SCOPED_TRACE(::testing::Message() << to_string(path) << " tile " << tile << " " << c.named.name
+                                            << " non-temporal " << (nontemporal == NonTemporal::on));
+          const KernelOptions options({path, tile, nontemporal});
           const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 51);
           const RowBatch<T> bias = random_matrix<T>(1, c.M.rows(), 52);
-          RowBatch<T> want = c.M.apply(X);
+          RowBatch<T> want = c.M.apply(X, SerialExecutor{}, options);
           want.rowwise() += bias.row(0);
           const kn::PackCache<T> cache;
           Workspace<T> ws;
@@ -314,8 +316,8 @@ TYPED_TEST(KernelsTest, BiasAddedInTheFinalStoreEqualsAddingItAfterwards) {
             RowBatch<T> frame = RowBatch<T>::Constant(batch + 2, c.M.rows() + 3, guard);
             const MatrixView<T> Y{frame.data() + frame.cols() + 1, batch, c.M.rows(), frame.cols(), 1};
             const auto multiply = [&](const auto& exec) {
-              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y, exec, ws,
-                                       bias.data());
+              detail::monarch_multiply(kn::Direction::forward, c.M.w1(), c.M.w2(), cache, view(X), Y,
+                                       detail::TaskRunner(exec), ws, options, bias.data());
             };
             if (threads)
               multiply(pool);
@@ -338,19 +340,19 @@ TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
   const auto pool2 = thread_pool_executor(2), pool3 = thread_pool_executor(3), pool4 = thread_pool_executor(4),
              pool8 = thread_pool_executor(8);
   for (const auto path : compiled_paths<T>()) {
-    if (path == kn::KernelPath::reference) continue;
-    const kn::ScopedKernelOverride use({path, 8});
+    if (path == KernelPath::reference) continue;
+    const KernelOptions options({path, 8});
     for (const auto& c : this->cases()) {
       const Index batch = 41, tiles = 6, N = c.named.shape.inner();
       const RowBatch<T> X = random_matrix<T>(batch, c.M.cols(), 23);
       const RowBatch<T> V = random_matrix<T>(batch, c.M.rows(), 24);
-      const RowBatch<T> Y1 = c.M.apply(X), A1 = c.M.apply_adjoint(V);
+      const RowBatch<T> Y1 = c.M.apply(X, SerialExecutor{}, options), A1 = c.M.adjoint().apply(V, SerialExecutor{}, options);
       auto check = [&](const auto& exec, Index workers, const char* what) {
-        SCOPED_TRACE(::testing::Message() << kn::to_string(path) << " " << c.named.name << " " << what);
+        SCOPED_TRACE(::testing::Message() << to_string(path) << " " << c.named.name << " " << what);
         Workspace<T> ws, ws_adj;
         RowBatch<T> Y(batch, c.M.rows()), A(batch, c.M.cols());
-        c.M.apply(X, Y, exec, ws);
-        c.M.apply_adjoint(V, A, exec, ws_adj);
+        c.M.apply(X, Y, exec, ws, options);
+        c.M.adjoint().apply(V, A, exec, ws_adj, options);
         EXPECT_EQ(Y, Y1);
         EXPECT_EQ(A, A1);
         const Index slots = std::min(tiles, std::max<Index>(1, workers)), gap = kn::kSlotGapBytes / Index(sizeof(T));
@@ -370,19 +372,46 @@ TYPED_TEST(KernelsTest, FreshWorkspaceSufficesForAnyExecutor) {
 }
 
 TYPED_TEST(KernelsTest, PackedWeightsFollowFactorUpdates) {
-  // The packed copy is dropped by the non-const accessors, and copies are independent.
+  // Every way the API can change a Monarch's factors, each after both multiplies have packed the
+  // old ones: the next multiplies must use the new factors, and copies keep their own.
   using T = TypeParam;
-  auto M = Monarch<T>::random(Shape{3, 17, 33, 17, 3, 3}, 5);
-  const RowBatch<T> X = random_matrix<T>(4, M.cols(), 1);
-  const RowBatch<T> before = M.apply(X);
-  const Monarch<T> copy = M;
-  M.w1()(1, 2, 3) += T(1);
-  M.w2()(4, 1, 2) -= T(2);
-  const Dense<wider_t<T>> want = X.template cast<wider_t<T>>() * dense_from_channels(M.w1(), M.w2()).transpose();
-  MONARCH_EXPECT_CLOSE(T, M.apply(X), want, accumulation_length(M.shape()));
-  EXPECT_EQ(copy.apply(X), before) << "a copy must keep its own weights";
-  M.w1() = BlockDiagonal<T>(3, 17, 33);  // all zero
-  EXPECT_EQ(M.apply(X).norm(), real_t<T>(0));
+  const Shape shape{3, 17, 33, 17, 3, 3};
+  const RowBatch<T> X = random_matrix<T>(4, shape.cols(), 1);
+  const RowBatch<T> Y = random_matrix<T>(4, shape.rows(), 2);
+  const auto expect_current = [&](const Monarch<T>& M, const char* how) {
+    const Dense<wider_t<T>> D = dense_from_channels(M.w1(), M.w2());
+    EXPECT_LE(relative_error(M.apply(X), (X.template cast<wider_t<T>>() * D.transpose()).eval()),
+              tolerance<T>(accumulation_length(shape)))
+        << how;
+    EXPECT_LE(relative_error(M.adjoint().apply(Y), (Y.template cast<wider_t<T>>() * D.conjugate()).eval()),
+              tolerance<T>(accumulation_length(shape)))
+        << how << " (adjoint)";
+  };
+  const auto other = Monarch<T>::random(shape, 6);
+  const std::vector<std::pair<const char*, std::function<void(Monarch<T>&)>>> updates = {
+      {"update", [](Monarch<T>& M) { M.update([](auto& w1, auto& w2) { w1(1, 2, 3) += T(1), w2(4, 1, 2) -= T(2); }); }},
+      {"update that throws after writing",
+       [](Monarch<T>& M) {
+         EXPECT_THROW(M.update([](auto& w1, auto&) {
+           w1(0, 0, 0) = T(5);
+           throw std::runtime_error("stop");
+         }),
+                      std::runtime_error);
+       }},
+      {"update to zero", [](Monarch<T>& M) { M.update([](auto& w1, auto&) { w1 = BlockDiagonal<T>(3, 17, 33); }); }},
+      {"set_factors", [&](Monarch<T>& M) { M.set_factors(other.w1(), other.w2()); }},
+      {"copy assignment", [&](Monarch<T>& M) { M = other; }},
+      {"move assignment", [&](Monarch<T>& M) { M = Monarch<T>::random(shape, 7); }},
+  };
+  for (const auto& [how, change] : updates) {
+    auto M = Monarch<T>::random(shape, 5);
+    const Monarch<T> copy = M;
+    const RowBatch<T> before = M.apply(X), before_adjoint = M.adjoint().apply(Y);
+    change(M);
+    expect_current(M, how);
+    EXPECT_EQ(copy.apply(X), before) << how << ": a copy keeps its own weights";
+    EXPECT_EQ(copy.adjoint().apply(Y), before_adjoint) << how << ": a copy keeps its own weights";
+  }
 }
 
 TYPED_TEST(KernelsTest, ConcurrentFirstUseIsSafe) {
@@ -531,19 +560,19 @@ TEST(KernelBuildingBlocks, GramMatrixMatchesNaiveLoop) {
   check_gram_matrix<D::type, kn::RegisterTiles<D::registers>::gemm_mr(2), 2>();
 }
 
-TEST(KernelPolicy, OverrideIsScoped) {
+TEST(KernelPolicy, OptionsFixPathTileAndStores) {
   const Shape sh = Shape::square(64);
   const auto automatic = kn::plan_kernels<float>(sh, 1000, 1);
   EXPECT_EQ(automatic.path, kn::best_path<float>());
   EXPECT_GT(automatic.batch_tile, 0);
-  {
-    const kn::ScopedKernelOverride use({kn::KernelPath::portable, 12});
-    const auto p = kn::plan_kernels<float>(sh, 1000, 2);
-    EXPECT_EQ(p.path, kn::KernelPath::portable);
-    EXPECT_EQ(p.batch_tile, 12) << "an override's tile is used as given, whatever the workers";
-  }
-  EXPECT_EQ(kn::plan_kernels<float>(sh, 1000, 1).path, automatic.path);
-  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, kn::KernelPath::portable);
+  const auto p = kn::plan_kernels<float>(sh, 1000, 2, {KernelPath::portable, 12});
+  EXPECT_EQ(p.path, KernelPath::portable);
+  EXPECT_EQ(p.batch_tile, 12) << "the options' tile is used as given, whatever the workers";
+  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1).path, KernelPath::portable);
+  EXPECT_EQ(kn::plan_kernels<std::complex<float>>(sh, 1000, 1, {KernelPath::avx512, 0}).path, KernelPath::portable)
+      << "a path not compiled for the scalar falls back to the plan's";
+  EXPECT_TRUE(kn::nontemporal_output<float>(1, 1, NonTemporal::on));
+  EXPECT_FALSE(kn::nontemporal_output<float>(1 << 20, 4096, NonTemporal::off));
 }
 
 TEST(KernelPolicy, NonTemporalOnlyForLargeOutputs) {
@@ -552,12 +581,6 @@ TEST(KernelPolicy, NonTemporalOnlyForLargeOutputs) {
   EXPECT_TRUE(kn::nontemporal_output<float>(1024, 4096));
   EXPECT_FALSE(kn::nontemporal_output<double>(511, 4096));
   EXPECT_TRUE(kn::nontemporal_output<double>(512, 4096));
-  {
-    const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::NonTemporal::on});
-    EXPECT_TRUE(kn::nontemporal_output<float>(1, 1));
-  }
-  const kn::ScopedKernelOverride use({kn::KernelPath::automatic, 0, kn::NonTemporal::off});
-  EXPECT_FALSE(kn::nontemporal_output<float>(1 << 20, 4096));
 }
 
 TEST(KernelPolicy, TileFollowsWhereTheWeightsLive) {
@@ -744,7 +767,7 @@ TEST(KernelPolicy, ResidueSplitWhereSubBlocksFillWholePanelsAndRowsExceedL1) {
 }
 
 /// w1_splits of the forward (and adjoint) pack on path P of the residue-split test shape.
-template <class T, kn::KernelPath P>
+template <class T, KernelPath P>
 void expect_residue_split_packed() {
   using F = kn::VecFor<T, P>;
   const auto M = Monarch<T>::random(kResidueSplitShape, 1);
@@ -756,15 +779,15 @@ void expect_residue_split_packed() {
 
 TEST(KernelPolicy, ResidueSplitTestShapeIsSplitOnEveryPath) {
   // So that the agreement tests on kernel_shapes() cover the split stage on every path compiled.
-  expect_residue_split_packed<float, kn::KernelPath::portable>();
-  expect_residue_split_packed<double, kn::KernelPath::portable>();
-  expect_residue_split_packed<std::complex<float>, kn::KernelPath::portable>();
-  expect_residue_split_packed<std::complex<double>, kn::KernelPath::portable>();
+  expect_residue_split_packed<float, KernelPath::portable>();
+  expect_residue_split_packed<double, KernelPath::portable>();
+  expect_residue_split_packed<std::complex<float>, KernelPath::portable>();
+  expect_residue_split_packed<std::complex<double>, KernelPath::portable>();
   expect_residue_split_packed<float, kn::best_path<float>()>();
   expect_residue_split_packed<double, kn::best_path<double>()>();
-  if constexpr (kn::path_available<float>(kn::KernelPath::avx2)) {
-    expect_residue_split_packed<float, kn::KernelPath::avx2>();
-    expect_residue_split_packed<double, kn::KernelPath::avx2>();
+  if constexpr (kn::path_available<float>(KernelPath::avx2)) {
+    expect_residue_split_packed<float, KernelPath::avx2>();
+    expect_residue_split_packed<double, KernelPath::avx2>();
   }
 }
 

@@ -145,20 +145,20 @@ TYPED_TEST(LinearTest, BiasAddedByTheKernelsEqualsAddingItAfterwards) {
       MONARCH_EXPECT_CLOSE(T, layer.forward(X), dense_forward(layer, X), accumulation_length(layer.shape()));
       for (const auto path : compiled_paths<T>())
         for (const Index tile : {Index(0), Index(5)})
-          for (const auto nontemporal : {kn::NonTemporal::off, kn::NonTemporal::on}) {
-            SCOPED_TRACE(::testing::Message() << name(c) << " batch " << batch << " " << kn::to_string(path)
+          for (const auto nontemporal : {NonTemporal::off, NonTemporal::on}) {
+            SCOPED_TRACE(::testing::Message() << name(c) << " batch " << batch << " " << to_string(path)
                                               << " tile " << tile << " non-temporal "
-                                              << (nontemporal == kn::NonTemporal::on));
-            const kn::ScopedKernelOverride use({path, tile, nontemporal});
-            RowBatch<T> want = layer.monarch().apply(X);
+                                              << (nontemporal == NonTemporal::on));
+            const KernelOptions options{path, tile, nontemporal};
+            RowBatch<T> want = layer.monarch().apply(X, SerialExecutor{}, options);
             want.rowwise() += layer.bias()->transpose();
             typename MonarchLinear<T>::Workspace ws;
             for (const bool threads : {false, true}) {
               RowBatch<T> frame = RowBatch<T>::Constant(batch + 2, c.out + 3, guard);
               if (threads)
-                layer.forward(X, frame.block(1, 1, batch, c.out), ws, pool);
+                layer.forward(X, frame.block(1, 1, batch, c.out), ws, pool, options);
               else
-                layer.forward(X, frame.block(1, 1, batch, c.out), ws);
+                layer.forward(X, frame.block(1, 1, batch, c.out), ws, SerialExecutor{}, options);
               EXPECT_TRUE(identical(frame.block(1, 1, batch, c.out), want)) << "threads " << threads;
               frame.block(1, 1, batch, c.out).setConstant(guard);
               EXPECT_TRUE((frame.array() == guard).all()) << "wrote outside Y";
@@ -226,8 +226,8 @@ TYPED_TEST(LinearFiniteDifferenceTest, GradientsMatchCentralDifferences) {
       const Index b = index(X.rows()), j = index(X.cols());
       EXPECT_LE(std::abs(central_difference(X(b, j), h, loss) - g.input(b, j)), tol) << "dX(" << b << "," << j << ")";
       const Index i1 = index(layer.blkdiag1().size()), i2 = index(layer.blkdiag2().size()), o = index(c.out);
-      EXPECT_LE(std::abs(central_difference(layer.blkdiag1().data()[i1], h, loss) - g.w1.data()[i1]), tol) << i1;
-      EXPECT_LE(std::abs(central_difference(layer.blkdiag2().data()[i2], h, loss) - g.w2.data()[i2]), tol) << i2;
+      EXPECT_LE(std::abs(central_difference(layer.blkdiag1().data()[i1], factor_entry_setter(layer, 1, i1), h, loss) - g.w1.data()[i1]), tol) << i1;
+      EXPECT_LE(std::abs(central_difference(layer.blkdiag2().data()[i2], factor_entry_setter(layer, 2, i2), h, loss) - g.w2.data()[i2]), tol) << i2;
       EXPECT_LE(std::abs(central_difference((*layer.bias())[o], h, loss) - g.bias[o]), tol) << "dbias " << o;
     }
   }
@@ -366,10 +366,11 @@ TEST(LinearErrors, BadInputsAtForwardAndBackward) {
                      {"dY has 40 columns", "expected 37"});
   expect_shape_error([&] { layer.backward(random_matrix<float>(3, 100, 1), dY, GradientRequest::all(), g, ws); },
                      {"3 rows", "2"});
-  // Weights replaced by tensors of the wrong shape are caught at the next call.
-  layer.blkdiag2() = BlockDiagonal<float>(4, 10, 9);
+  // Weights replaced by tensors of the wrong shape: reported by update, and again at the next call.
+  const auto wrong_w2 = [](BlockDiagonal<float>&, BlockDiagonal<float>& w2) { w2 = BlockDiagonal<float>(4, 10, 9); };
+  expect_shape_error([&] { layer.update(wrong_w2); }, {"blkdiag2", "(4, 10, 9)"});
   expect_shape_error([&] { layer.forward(X); }, {"blkdiag2", "(4, 10, 9)"});
-  layer.blkdiag2() = BlockDiagonal<float>(4, 10, 10);
+  layer.update([](BlockDiagonal<float>&, BlockDiagonal<float>& w2) { w2 = BlockDiagonal<float>(4, 10, 10); });
   layer.bias() = Eigen::VectorXf::Zero(36);
   expect_shape_error([&] { layer.backward(X, dY, GradientRequest::all(), g, ws); }, {"bias has 36 entries"});
   EXPECT_THROW(MonarchLinear<float>(0, 3, 1), ShapeError);

@@ -90,11 +90,11 @@ TYPED_TEST(MonarchTest, AdjointMatchesDense) {
   for (const auto& c : this->cases()) {
     SCOPED_TRACE(c.named.name);
     const auto Y = random_matrix<T>(4, c.M.rows(), 13);
-    const RowBatch<T> X = c.M.apply_adjoint(Y);
+    const RowBatch<T> X = c.M.adjoint().apply(Y);
     const Dense<wider_t<T>> want = Y.template cast<wider_t<T>>() * c.dense.conjugate();  // rows: M^H y
     MONARCH_EXPECT_CLOSE(T, X, want, c.named.shape.s + c.named.shape.q);
     const Eigen::Matrix<T, Eigen::Dynamic, 1> y = Y.row(0).transpose();
-    MONARCH_EXPECT_CLOSE(T, c.M.adjoint_times(y), want.row(0).transpose().eval(), c.named.shape.s + c.named.shape.q);
+    MONARCH_EXPECT_CLOSE(T, (c.M.adjoint() * y), want.row(0).transpose().eval(), c.named.shape.s + c.named.shape.q);
   }
 }
 
@@ -106,7 +106,7 @@ TYPED_TEST(MonarchTest, AdjointIdentity) {
     const Eigen::Matrix<T, Eigen::Dynamic, 1> x = random_matrix<T, Dense<T>>(c.M.cols(), 1, 17);
     const Eigen::Matrix<T, Eigen::Dynamic, 1> y = random_matrix<T, Dense<T>>(c.M.rows(), 1, 19);
     const Eigen::Matrix<T, Eigen::Dynamic, 1> Mx = c.M * x;
-    const Eigen::Matrix<T, Eigen::Dynamic, 1> Mhy = c.M.adjoint_times(y);
+    const Eigen::Matrix<T, Eigen::Dynamic, 1> Mhy = (c.M.adjoint() * y);
     const auto lhs = y.template cast<wider_t<T>>().dot(Mx.template cast<wider_t<T>>());
     const auto rhs = Mhy.template cast<wider_t<T>>().dot(x.template cast<wider_t<T>>());
     const double scale = double(y.norm()) * double(Mx.norm()) + double(Mhy.norm()) * double(x.norm());
@@ -174,16 +174,18 @@ TYPED_TEST(MonarchTest, BadShapesThrowShapeError) {
   const auto M = Monarch<T>::random(Shape::square(4), 3);
   EXPECT_THROW(M.apply(random_matrix<T>(2, 15, 1)), ShapeError);                     // wrong columns
   EXPECT_THROW((M * Eigen::Matrix<T, Eigen::Dynamic, 1>::Zero(17).eval()), ShapeError);  // wrong length
-  EXPECT_THROW((M.adjoint_times(Eigen::Matrix<T, Eigen::Dynamic, 1>::Zero(15).eval())), ShapeError);
+  EXPECT_THROW((M.adjoint() * Eigen::Matrix<T, Eigen::Dynamic, 1>::Zero(15).eval()), ShapeError);
   RowBatch<T> out(3, 16);
   EXPECT_THROW(M.apply(random_matrix<T>(2, 16, 1), out), ShapeError);  // output rows differ
   RowBatch<T> out2(2, 15);
   EXPECT_THROW(M.apply(random_matrix<T>(2, 16, 1), out2), ShapeError);  // output columns differ
   RowBatch<T> same = random_matrix<T>(2, 16, 1);
   EXPECT_THROW(M.apply(same, same), ShapeError);  // in place is not allowed
-  // A factor replaced by one of the wrong shape is caught at the next multiply.
+  // Factors of a wrong shape: rejected by set_factors, reported by update and again by the next
+  // multiply (the update had already replaced the factor when it threw).
   auto M2 = M;
-  M2.w1() = BlockDiagonal<T>(4, 5, 4);
+  EXPECT_THROW(M2.set_factors(BlockDiagonal<T>(4, 5, 4), M.w2()), ShapeError);
+  EXPECT_THROW(M2.update([](BlockDiagonal<T>& w1, BlockDiagonal<T>&) { w1 = BlockDiagonal<T>(4, 5, 4); }), ShapeError);
   EXPECT_THROW(M2.apply(random_matrix<T>(1, 16, 1)), ShapeError);
 }
 

@@ -124,8 +124,10 @@ TYPED_TEST(ProjectTest, NoNearbyMonarchIsCloser) {
     for (int trial = 0; trial < 20; ++trial) {
       Monarch<T> P = r.monarch;
       const double step = trial < 10 ? 1e-2 : 1e-1;
-      for (Index i = 0; i < P.w1().size(); ++i) P.w1().data()[i] += T(R(step)) * rng.normal_scalar<T>();
-      for (Index i = 0; i < P.w2().size(); ++i) P.w2().data()[i] += T(R(step)) * rng.normal_scalar<T>();
+      P.update([&](BlockDiagonal<T>& w1, BlockDiagonal<T>& w2) {
+        for (Index i = 0; i < w1.size(); ++i) w1.data()[i] += T(R(step)) * rng.normal_scalar<T>();
+        for (Index i = 0; i < w2.size(); ++i) w2.data()[i] += T(R(step)) * rng.normal_scalar<T>();
+      });
       const double moved = frobenius_distance(A, dense_from_channels(P.w1(), P.w2()));
       EXPECT_GE(moved, best * (1 - tolerance<T>(svd_length(ns.shape)))) << "trial " << trial;
     }

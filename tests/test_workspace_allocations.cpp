@@ -1,5 +1,5 @@
 // Steady-state multiplies do not touch the heap: this executable replaces the global operator
-// new/delete with counting versions and checks that repeated apply / apply_adjoint calls (after a
+// new/delete with counting versions and checks that repeated apply / adjoint().apply calls (after a
 // warm-up that packs the weights and sizes the workspace) allocate nothing.
 #include <atomic>
 #include <cstdlib>
@@ -66,7 +66,7 @@ TYPED_TEST(WorkspaceAllocations, CounterSeesTheFirstCall) {
   const RowBatch<T> X = random_matrix<T>(5, M.cols(), 1);
   RowBatch<T> Y(5, M.rows());
   Workspace<T> ws;
-  EXPECT_GE(allocations_during([&] { M.apply(X, Y, ws); }), 2);
+  EXPECT_GE(allocations_during([&] { M.apply(X, Y, SerialExecutor{}, ws); }), 2);
 }
 
 TYPED_TEST(WorkspaceAllocations, RepeatedCallsAllocateNothing) {
@@ -83,18 +83,18 @@ TYPED_TEST(WorkspaceAllocations, RepeatedCallsAllocateNothing) {
       RowBatch<T> Xa(batch, M.cols());
       Workspace<T> ws;
       // Warm-up: packs the weights (both directions) and grows the workspaces.
-      M.apply(X, Y, ws);
+      M.apply(X, Y, SerialExecutor{}, ws);
       M.apply(X, Y);
       M.apply(X, Yc);
-      M.apply_adjoint(V, Xa, ws);
-      M.apply_adjoint(V, Xa);
+      M.adjoint().apply(V, Xa, SerialExecutor{}, ws);
+      M.adjoint().apply(V, Xa);
       const long n = allocations_during([&] {
         for (int rep = 0; rep < 3; ++rep) {
-          M.apply(X, Y, ws);
+          M.apply(X, Y, SerialExecutor{}, ws);
           M.apply(X, Y);  // default per-thread workspace
           M.apply(X, Yc, SerialExecutor{}, ws);
-          M.apply_adjoint(V, Xa, ws);
-          M.apply_adjoint(V, Xa);
+          M.adjoint().apply(V, Xa, SerialExecutor{}, ws);
+          M.adjoint().apply(V, Xa);
         }
       });
       EXPECT_EQ(n, 0) << "batch " << batch;

@@ -1,7 +1,7 @@
 // monarch: the backward pass of the Monarch multiply (spec §e), in PyTorch's complex convention.
 //
 // For a batch Y = X M^T (rows y_b = M x_b) and dY = dL/dY:
-//   dX         = dY conj(M)                       rows M^H dy_b        (Monarch::apply_adjoint)
+//   dX         = dY conj(M)                       rows M^H dy_b        (Monarch::adjoint().apply)
 //   dw2[e]     = dZ_e^T conj(G_e)                 dZ_e[b,t] = dy_b[t*l + e],  G_e[b,f] = h_b[f*l + e]
 //   dw1[a]     = dH_a^T conj(X_a)                 dH_a[b,c] = dh_b[a*q + c],  X_a[b,d] = x_b[a*p + d]
 // with h_b = BD(w1) x_b (the intermediate of stage 1) and dh_b[f*l + e] = sum_t conj(w2[e,t,f]) dz_b[e,t].
@@ -217,7 +217,7 @@ void backward(const Monarch<T>& M, const Eigen::MatrixBase<DX>& X, const Eigen::
                         ", expected the same batch");
   if (request.input) {
     grads.input.resize(dY.rows(), M.cols());
-    M.apply_adjoint(dY, grads.input, exec);
+    M.adjoint().apply(dY, grads.input, exec);
   }
   factor_gradients(M, X, dY, request.w1 ? &grads.w1 : nullptr, request.w2 ? &grads.w2 : nullptr, ws, exec);
 }

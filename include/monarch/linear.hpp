@@ -118,13 +118,17 @@ class MonarchLinear {
   /// The factor shapes (k,q,p | l,s,r); shape().cols() >= in_features, shape().rows() >= out_features.
   Shape shape() const { return Shape::monarch_linear(in_, out_, monarch_.w1().nblocks()); }
 
-  /// blkdiag1 = w1 (k,q,p), the paper's R. Assigning a factor of another shape is caught at the
-  /// next forward/backward.
+  /// blkdiag1 = w1 (k,q,p), the paper's R.
   const Factor& blkdiag1() const { return monarch_.w1(); }
-  Factor& blkdiag1() { return monarch_.w1(); }
   /// blkdiag2 = w2 (l,s,r), the paper's L.
   const Factor& blkdiag2() const { return monarch_.w2(); }
-  Factor& blkdiag2() { return monarch_.w2(); }
+  /// Writes the weights in place: calls fn(blkdiag1, blkdiag2) as Monarch::update does, then
+  /// throws ShapeError if fn left a factor of another shape than this layer's.
+  template <class Fn>
+  void update(Fn&& fn) {
+    monarch_.update(std::forward<Fn>(fn));
+    check_parameters("MonarchLinear::update");
+  }
   /// The bias (out_features entries), or nullopt for bias = false.
   const std::optional<Vector>& bias() const { return bias_; }
   std::optional<Vector>& bias() { return bias_; }
@@ -141,10 +145,10 @@ class MonarchLinear {
   /// Writes the layer's output for every row of X (batch x in_features) into Y (batch x
   /// out_features). Any directly addressable Eigen objects; with in_features = k*p and
   /// out_features = l*s nothing is copied, otherwise the padded input / untruncated output live in
-  /// `ws` (no allocation once it has grown).
+  /// `ws` (no allocation once it has grown). `options` as for Monarch::apply.
   template <class DX, class DY, class Executor = SerialExecutor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
   void forward(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, Workspace& ws,
-               const Executor& exec = {}) const {
+               const Executor& exec = {}, const KernelOptions& options = {}) const {
     check_scalars<DX, DY>();
     check_parameters("MonarchLinear::forward");
     check_input("MonarchLinear::forward", "X", X.cols(), in_);
@@ -156,7 +160,8 @@ class MonarchLinear {
       // The kernels add the bias as they store y when y is Y itself with unit column stride (no
       // second pass over Y, on the caller's executor); otherwise it is added below.
       bias_added = bias_ && y.cols == out_ && y.col_stride == 1;
-      monarch_.apply_with_bias(x, y, bias_added ? bias_->data() : nullptr, exec, detail::default_workspace<T>());
+      monarch_.run(detail::kernels::Direction::forward, "MonarchLinear::forward", x, y, exec,
+                   detail::default_workspace<T>(), options, bias_added ? bias_->data() : nullptr);
     });
     if (bias_ && !bias_added) Y.const_cast_derived().rowwise() += bias_->transpose();
   }
@@ -249,7 +254,7 @@ class MonarchLinear {
   void input_gradient(const Eigen::MatrixBase<DdY>& dY, BatchMatrix& dX, Workspace& ws, const Executor& exec) const {
     dX.resize(dY.rows(), in_);
     const MatrixView<const T> dy = padded(dY, monarch_.rows(), ws.full_dy_);
-    truncated(dX, monarch_.cols(), ws.full_dx_, [&](MatrixView<T> dx) { monarch_.apply_adjoint(dy, dx, exec); });
+    truncated(dX, monarch_.cols(), ws.full_dx_, [&](MatrixView<T> dx) { monarch_.adjoint().apply(dy, dx, exec); });
   }
 
   Index in_, out_;

@@ -39,7 +39,7 @@ struct MMStar {
   /// Y = X A^T: row b of the result is A x_b = m1 (m2^H x_b), in O(n^{3/2}) per row.
   template <class DX>
   BatchMatrix apply(const Eigen::MatrixBase<DX>& X) const {
-    return m1.apply(m2.apply_adjoint(X));
+    return m1.apply(m2.adjoint().apply(X));
   }
 
   /// The dense n x n matrix m1 . m2^H, in O(n^{5/2}) (the product applied to the identity).

@@ -5,6 +5,7 @@
 #include "errors.hpp"          // IWYU pragma: export
 #include "execution.hpp"       // IWYU pragma: export
 #include "factorize.hpp"       // IWYU pragma: export
+#include "kernel_options.hpp"  // IWYU pragma: export
 #include "gradient.hpp"        // IWYU pragma: export
 #include "linear.hpp"          // IWYU pragma: export
 #include "mm_star.hpp"         // IWYU pragma: export

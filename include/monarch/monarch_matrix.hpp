@@ -13,8 +13,11 @@
 
 #include "block_diagonal.hpp"
 #include "detail/apply.hpp"
+#include "detail/batch_operator.hpp"
+#include "detail/task_runner.hpp"
 #include "errors.hpp"
 #include "execution.hpp"
+#include "kernel_options.hpp"
 #include "scalar.hpp"
 #include "shape.hpp"
 #include "view.hpp"
@@ -23,7 +26,7 @@
 namespace monarch {
 
 template <class T>
-class Monarch {
+class Monarch : public detail::BatchOperator<Monarch<T>, T> {
   static_assert(is_supported_scalar_v<T>,
                 "monarch supports the scalars float, double, std::complex<float> and std::complex<double>");
 
@@ -70,17 +73,24 @@ class Monarch {
   const Factor& w1() const { return w1_; }
   /// The L-side factor w2 (l,s,r).
   const Factor& w2() const { return w2_; }
-  /// Write access to the factors (e.g. to load or update weights). Assigning a factor of another
-  /// shape is caught at the next multiply. Each call drops the packed copy of the weights that the
-  /// fast multiply keeps, so finish writing through the returned reference before the next
-  /// multiply (call w1()/w2() again for later updates rather than keeping the reference).
-  Factor& w1() {
+
+  /// Replaces both factors; throws ShapeError unless k*q = l*r. The next multiply uses them.
+  void set_factors(Factor w1, Factor w2) {
+    Shape{w1.nblocks(), w1.block_rows(), w1.block_cols(), w2.nblocks(), w2.block_rows(), w2.block_cols()}.validate(
+        "Monarch::set_factors");
     packed_.invalidate();
-    return w1_;
+    w1_ = std::move(w1);
+    w2_ = std::move(w2);
   }
-  Factor& w2() {
-    packed_.invalidate();
-    return w2_;
+
+  /// Writes the factors in place: calls fn(w1, w2) with references to them (valid during the call
+  /// only), then checks the shape like set_factors. Every later multiply uses the values fn left,
+  /// which is why there is no other write access: the multiply keeps a packed copy of the weights.
+  template <class Fn>
+  void update(Fn&& fn) {
+    packed_.invalidate();  // first: a throwing fn may have written some values
+    std::forward<Fn>(fn)(w1_, w2_);
+    checked_shape("Monarch::update");
   }
 
   /// Parameters (= multiply-accumulates per input vector), spec §f.
@@ -91,138 +101,58 @@ class Monarch {
   double dense_flops_per_vector() const { return (is_complex_v<T> ? 8.0 : 2.0) * double(rows()) * double(cols()); }
 
   // ---- multiply: Y = X M^T, i.e. y_b = M x_b for every row b --------------------------------
-
-  /// Writes y_b = M x_b for every row of X into the rows of Y (Y: X.rows() x rows()). Any
-  /// directly addressable Eigen objects, row- or column-major, blocks and maps included; nothing
-  /// is copied. X and Y must not overlap. `exec` runs the work (no threads of its own); `ws` is
-  /// scratch memory reused across calls (default: a per-thread workspace), so repeated calls do not
-  /// allocate. A workspace must not be used by two calls at once.
-  template <class DX, class DY, class Executor = SerialExecutor,
-            std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, const Executor& exec = {}) const {
-    apply(X, Y, exec, detail::default_workspace<T>());
-  }
-  template <class DX, class DY>
-  void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, Workspace<T>& ws) const {
-    apply(X, Y, SerialExecutor{}, ws);
-  }
-  template <class DX, class DY, class Executor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  void apply(const Eigen::MatrixBase<DX>& X, const Eigen::MatrixBase<DY>& Y, const Executor& exec,
-             Workspace<T>& ws) const {
-    check_scalar<DX>();
-    check_scalar<DY>();
-    apply(view(X), mutable_view(Y), exec, ws);
-  }
-
-  /// Raw-pointer form of apply(X, Y).
-  template <class Executor = SerialExecutor>
-  void apply(MatrixView<const T> X, MatrixView<T> Y, const Executor& exec = {}) const {
-    apply(X, Y, exec, detail::default_workspace<T>());
-  }
-  template <class Executor>
-  void apply(MatrixView<const T> X, MatrixView<T> Y, const Executor& exec, Workspace<T>& ws) const {
-    apply_with_bias(X, Y, nullptr, exec, ws);
-  }
-
-  /// Returns the batch X M^T (row b = M x_b).
-  template <class DX, class Executor = SerialExecutor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  BatchMatrix apply(const Eigen::MatrixBase<DX>& X, const Executor& exec = {}) const {
-    check_scalar<DX>();
-    BatchMatrix Y(X.rows(), rows());
-    apply(view(X), mutable_view(Y), exec);
-    return Y;
-  }
-
-  /// M x for one vector of length cols().
-  template <class DX>
-  Vector operator*(const Eigen::MatrixBase<DX>& x) const {
-    check_scalar<DX>();
-    static_assert(DX::IsVectorAtCompileTime, "Monarch * x takes a vector; use apply() for a batch");
-    Vector y(rows());
-    apply(vector_view(x), MatrixView<T>{y.data(), 1, y.size(), 0, 1});
-    return y;
-  }
-
-  // ---- adjoint: X = Y conj(M), i.e. x_b = M^H y_b ----------------------------------------------
-
-  /// Writes x_b = M^H y_b for every row of Y into the rows of X (X: Y.rows() x cols()); executor
-  /// and workspace as for apply().
-  template <class DY, class DX, class Executor = SerialExecutor,
-            std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, const Executor& exec = {}) const {
-    apply_adjoint(Y, X, exec, detail::default_workspace<T>());
-  }
-  template <class DY, class DX>
-  void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, Workspace<T>& ws) const {
-    apply_adjoint(Y, X, SerialExecutor{}, ws);
-  }
-  template <class DY, class DX, class Executor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  void apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Eigen::MatrixBase<DX>& X, const Executor& exec,
-                     Workspace<T>& ws) const {
-    check_scalar<DX>();
-    check_scalar<DY>();
-    apply_adjoint(view(Y), mutable_view(X), exec, ws);
-  }
-
-  /// Raw-pointer form of apply_adjoint(Y, X).
-  template <class Executor = SerialExecutor>
-  void apply_adjoint(MatrixView<const T> Y, MatrixView<T> X, const Executor& exec = {}) const {
-    apply_adjoint(Y, X, exec, detail::default_workspace<T>());
-  }
-  template <class Executor>
-  void apply_adjoint(MatrixView<const T> Y, MatrixView<T> X, const Executor& exec, Workspace<T>& ws) const {
-    checked_shape("Monarch::apply_adjoint");
-    check_batch("Monarch::apply_adjoint", Y, X, rows(), cols());
-    detail::monarch_multiply(detail::kernels::Direction::adjoint, w1_, w2_, packed_, Y, X, exec, ws);
-  }
-
-  /// Returns the batch Y conj(M) (row b = M^H y_b).
-  template <class DY, class Executor = SerialExecutor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
-  BatchMatrix apply_adjoint(const Eigen::MatrixBase<DY>& Y, const Executor& exec = {}) const {
-    check_scalar<DY>();
-    BatchMatrix X(Y.rows(), cols());
-    apply_adjoint(view(Y), mutable_view(X), exec);
-    return X;
-  }
-
-  /// M^H y for one vector of length rows().
-  template <class DY>
-  Vector adjoint_times(const Eigen::MatrixBase<DY>& y) const {
-    check_scalar<DY>();
-    static_assert(DY::IsVectorAtCompileTime, "Monarch::adjoint_times takes a vector; use apply_adjoint() for a batch");
-    Vector x(cols());
-    apply_adjoint(vector_view(y), MatrixView<T>{x.data(), 1, x.size(), 0, 1});
-    return x;
-  }
+  // apply(X, Y[, exec[, ws[, options]]]), Y = apply(X[, exec]) and M * x come from BatchOperator.
 
   /// The dense rows() x cols() matrix (the multiply applied to the identity).
   DenseMatrix to_dense() const {
     const BatchMatrix eye = BatchMatrix::Identity(cols(), cols());
     // Row j of eye * M^T is column j of M.
-    return apply(eye).transpose();
+    return this->apply(eye).transpose();
   }
 
+  /// M^H as an operator with the same entry points: M.adjoint().apply(Y, X) writes x_b = M^H y_b
+  /// for every row of Y. A view: it refers to this Monarch, which must outlive it.
+  class Adjoint : public detail::BatchOperator<Adjoint, T> {
+   public:
+    explicit Adjoint(const Monarch& m) : m_(&m) {}
+    Index rows() const { return m_->cols(); }
+    Index cols() const { return m_->rows(); }
+
+   private:
+    friend class detail::BatchOperator<Adjoint, T>;
+    template <class Executor>
+    void multiply(MatrixView<const T> in, MatrixView<T> out, const Executor& exec, Workspace<T>& ws,
+                  const KernelOptions& options) const {
+      m_->run(detail::kernels::Direction::adjoint, "Monarch::adjoint().apply", in, out, exec, ws, options, nullptr);
+    }
+    const Monarch* m_;
+  };
+  Adjoint adjoint() const { return Adjoint(*this); }
+
  private:
+  friend class detail::BatchOperator<Monarch, T>;
   template <class U>
   friend class MonarchLinear;
 
-  /// apply(X, Y), plus bias[j] (when not nullptr; then Y must have unit column stride) added to
-  /// every Y(b, j) as the kernels store it: MonarchLinear's bias without a second pass over Y.
   template <class Executor>
-  void apply_with_bias(MatrixView<const T> X, MatrixView<T> Y, const T* bias, const Executor& exec,
-                       Workspace<T>& ws) const {
-    checked_shape("Monarch::apply");
-    check_batch("Monarch::apply", X, Y, cols(), rows());
-    detail::monarch_multiply(detail::kernels::Direction::forward, w1_, w2_, packed_, X, Y, exec, ws, bias);
+  void multiply(MatrixView<const T> in, MatrixView<T> out, const Executor& exec, Workspace<T>& ws,
+                const KernelOptions& options) const {
+    run(detail::kernels::Direction::forward, "Monarch::apply", in, out, exec, ws, options, nullptr);
   }
 
-  template <class D>
-  static constexpr void check_scalar() {
-    static_assert(std::is_same_v<typename D::Scalar, T>,
-                  "Monarch<T>: the argument's scalar type must be T (cast it first)");
+  /// Validates the call, then runs the multiply of `dir`; `bias` (or nullptr; then out must have
+  /// unit column stride) is added to every row of out as the kernels store it: MonarchLinear's
+  /// bias without a second pass.
+  template <class Executor>
+  void run(detail::kernels::Direction dir, const char* where, MatrixView<const T> in, MatrixView<T> out,
+           const Executor& exec, Workspace<T>& ws, const KernelOptions& options, const T* bias) const {
+    checked_shape(where);
+    const bool forward = dir == detail::kernels::Direction::forward;
+    check_batch(where, in, out, forward ? cols() : rows(), forward ? rows() : cols());
+    detail::monarch_multiply(dir, w1_, w2_, packed_, in, out, detail::TaskRunner(exec), ws, options, bias);
   }
 
-  /// The shape, validated once per call (the factors are writable, so they may have changed).
+  /// The shape, validated once per call: an update() that threw may have left another shape.
   Shape checked_shape(const char* where) const {
     const Shape sh = shape();
     sh.validate(where);

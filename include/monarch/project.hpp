@@ -213,14 +213,13 @@ ProjectionResult<typename Derived::Scalar> project(const Eigen::MatrixBase<Deriv
   ProjectionResult<T> result{Monarch<T>(shape), 0, {}, 0, 0};
   const Index nslices = shape.l * shape.k;
   std::vector<detail::SliceOutcome> outcomes(static_cast<std::size_t>(nslices));
-  BlockDiagonal<T>& w1 = result.monarch.w1();
-  BlockDiagonal<T>& w2 = result.monarch.w2();
   // Tasks are runs of column blocks a, a few per worker for balance. Slice (e, a) writes only
   // its own channels' columns of w2[e] and rows of w1[a], so tasks never touch the same memory.
   const Index chunks = std::min<Index>(shape.k, 4 * std::max<Index>(1, exec.concurrency()));
   // A's finiteness is checked on the extracted slices (in cache), not by a separate pass over A
   // (that pass cost 5% of the projection); a block with a NaN or infinity is never decomposed.
   std::vector<unsigned char> nonfinite(static_cast<std::size_t>(shape.k), 0);
+  result.monarch.update([&](BlockDiagonal<T>& w1, BlockDiagonal<T>& w2) {
   exec.parallel_for(chunks, [&](Index chunk) {
     detail::SliceWorkspace<T> ws;
     for (Index blk = chunk * shape.k / chunks; blk < (chunk + 1) * shape.k / chunks; ++blk) {
@@ -233,6 +232,7 @@ ProjectionResult<typename Derived::Scalar> project(const Eigen::MatrixBase<Deriv
         outcomes[static_cast<std::size_t>(e * shape.k + blk)] =
             detail::project_slice(ws.slices[static_cast<std::size_t>(e)], shape, e, blk, options.method, ws, w1, w2);
     }
+  });
   });
   const auto bad = std::find(nonfinite.begin(), nonfinite.end(), 1);
   detail::require_value(bad == nonfinite.end(), "project: A has a non-finite entry (NaN or infinity) in columns [",

@@ -109,16 +109,16 @@ inline double finite_difference_tolerance(double scale, double h) {
 }
 
 /// The PyTorch-convention gradient of a real function of one (real or complex) coordinate by
-/// central differences: dL/dRe + i dL/dIm. `set(v)` writes the coordinate, `loss()` evaluates.
-template <class T>
-T central_difference(T& coordinate, double h, const std::function<double()>& loss) {
-  const T saved = coordinate;
+/// central differences: dL/dRe + i dL/dIm. The coordinate's value is `saved`, `set(v)` writes it
+/// (for a Monarch's factors, through update()), `loss()` evaluates.
+template <class T, class Set>
+T central_difference(const T saved, Set&& set, double h, const std::function<double()>& loss) {
   auto along = [&](T step) {
-    coordinate = saved + step;
+    set(saved + step);
     const double up = loss();
-    coordinate = saved - step;
+    set(saved - step);
     const double down = loss();
-    coordinate = saved;
+    set(saved);
     return (up - down) / (2.0 * h);
   };
   if constexpr (is_complex_v<T>) {
@@ -126,6 +126,20 @@ T central_difference(T& coordinate, double h, const std::function<double()>& los
   } else {
     return T(along(T(h)));
   }
+}
+
+/// The same for a coordinate that is a plain variable.
+template <class T>
+T central_difference(T& coordinate, double h, const std::function<double()>& loss) {
+  return central_difference(T(coordinate), [&](T v) { coordinate = v; }, h, loss);
+}
+
+/// A setter for entry i of a layer's or Monarch's first (which = 1) or second factor.
+template <class Owner>
+auto factor_entry_setter(Owner& owner, int which, Index i) {
+  return [&owner, which, i](auto v) {
+    owner.update([&](auto& w1, auto& w2) { (which == 1 ? w1 : w2).data()[i] = v; });
+  };
 }
 
 /// An executor over `threads` std::threads started per call, for bitwise-determinism tests: task i

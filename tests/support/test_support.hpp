@@ -160,8 +160,7 @@ inline Index accumulation_length(const Shape& sh) { return sh.p + sh.r; }
 
 /// Every kernel path compiled into this binary for T.
 template <class T>
-std::vector<detail::kernels::KernelPath> compiled_paths() {
-  using detail::kernels::KernelPath;
+std::vector<KernelPath> compiled_paths() {
   std::vector<KernelPath> v{KernelPath::reference, KernelPath::portable};
   if (detail::kernels::path_available<T>(KernelPath::avx2)) v.push_back(KernelPath::avx2);
   if (detail::kernels::path_available<T>(KernelPath::avx512)) v.push_back(KernelPath::avx512);

@@ -261,7 +261,7 @@ class LeadingSvd {
     beta_[j] = w_.norm();
   }
 
-  static constexpr kernels::KernelPath kPath = kernels::best_path<T>();
+  static constexpr KernelPath kPath = kernels::best_path<T>();
   static constexpr Index kRegisterLimit = kernels::lanczos_step_max_size<T, kPath>();
   bool register_path(Index n) const { return register_steps && n <= kRegisterLimit; }
 

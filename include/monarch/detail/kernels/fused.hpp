@@ -25,6 +25,7 @@
 #include "../../shape.hpp"
 #include "../../view.hpp"
 #include "../aligned_buffer.hpp"
+#include "../task_runner.hpp"
 #include "micro_kernels.hpp"
 #include "policy.hpp"
 #include "simd.hpp"
@@ -272,16 +273,16 @@ void run_slot_tiles(Index slot, Index slots, Index tiles, std::atomic<Index>& ne
   }
 }
 
-/// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor (`workers`: its
-/// concurrency, as the workspace was sized for). Work is a fixed set of tiles (batch_tile rows
+/// out = in M^T (forward) or in conj(M) (adjoint) for every row, on the executor (its concurrency
+/// is the number of slots the workspace was sized for). Work is a fixed set of tiles (batch_tile rows
 /// each) or, for a single tile, the blocks of each stage; every output element is the same
 /// fixed-order sum whichever thread computes it. With `nontemporal` the output bypasses the caches;
 /// each task fences its non-temporal stores before the executor's join publishes them. `bias`: see
 /// make_stages.
-template <class V, int Registers, class Executor>
+template <class V, int Registers>
 void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk, MatrixView<const typename V::Scalar> in,
-                    MatrixView<typename V::Scalar> out, Index batch_tile, bool nontemporal, const Executor& exec,
-                    Index workers, typename V::Scalar* workspace, const typename V::Scalar* bias = nullptr) {
+                    MatrixView<typename V::Scalar> out, Index batch_tile, bool nontemporal, const TaskRunner& exec,
+                    typename V::Scalar* workspace, const typename V::Scalar* bias = nullptr) {
   using T = typename V::Scalar;
   const Index batch = in.rows, hs = intermediate_row_stride<T>(pk.shape.inner());
   const Index tiles = ceil_div(batch, batch_tile);
@@ -302,7 +303,7 @@ void fused_multiply(Direction dir, const PackedMultiply<typename V::Scalar>& pk,
     run_units<V, Registers>(first, 0, first.units, rows);
     run_units<V, Registers>(second, 0, second.units, rows);
   };
-  const Index slots = fused_slots(tiles, workers), stride = fused_slot_stride<T>(batch_tile, hs);
+  const Index slots = fused_slots(tiles, exec.concurrency()), stride = fused_slot_stride<T>(batch_tile, hs);
   std::atomic<Index> next_claim{0};
   exec.parallel_for(slots, [&](Index slot) {
     T* H = workspace + slot * stride;

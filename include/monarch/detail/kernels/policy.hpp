@@ -1,36 +1,15 @@
 // monarch::detail::kernels: THE one place where the multiply's code path and tile sizes are chosen.
-// Every threshold lives here; benchmarks and tests may override the choice (set_kernel_override)
-// without any change to the public API.
+// Every threshold lives here; a call's KernelOptions may fix the path, the tile or the stores.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 
+#include "../../kernel_options.hpp"
 #include "../../scalar.hpp"
 #include "../../shape.hpp"
 #include "simd.hpp"
 
 namespace monarch::detail::kernels {
-
-/// Which implementation runs a Monarch multiply.
-enum class KernelPath {
-  automatic,  ///< the policy decides (the default)
-  reference,  ///< the per-row loops of reference_kernels.hpp (spec §a.3 verbatim)
-  portable,   ///< fused tiles, plain C++ lanes (always compiled)
-  avx2,       ///< fused tiles, AVX2+FMA (only when compiled for it)
-  avx512,     ///< fused tiles, AVX-512F (only when compiled for it)
-};
-
-inline const char* to_string(KernelPath p) {
-  switch (p) {
-    case KernelPath::automatic: return "automatic";
-    case KernelPath::reference: return "reference";
-    case KernelPath::portable: return "portable";
-    case KernelPath::avx2: return "avx2";
-    case KernelPath::avx512: return "avx512";
-  }
-  return "?";
-}
 
 /// True when this translation unit was compiled with the ISA `p` needs, for scalar T. Complex
 /// scalars run the portable path (the SIMD types cover real lanes only).
@@ -77,48 +56,6 @@ struct VecFor<float, KernelPath::avx512> : VecInfo<Avx512Float, 32> {};
 template <>
 struct VecFor<double, KernelPath::avx512> : VecInfo<Avx512Double, 32> {};
 #endif
-
-/// Whether a multiply stores its output non-temporally (nontemporal_output).
-enum class NonTemporal { automatic, off, on };
-
-/// A settable override for tests and benchmarks; zero / automatic fields mean "policy decides".
-struct KernelOverride {
-  KernelPath path = KernelPath::automatic;
-  Index batch_tile = 0;
-  NonTemporal nontemporal = NonTemporal::automatic;
-};
-inline std::atomic<KernelPath>& override_path() {
-  static std::atomic<KernelPath> p{KernelPath::automatic};
-  return p;
-}
-inline std::atomic<Index>& override_batch_tile() {
-  static std::atomic<Index> b{0};
-  return b;
-}
-inline std::atomic<NonTemporal>& override_nontemporal() {
-  static std::atomic<NonTemporal> s{NonTemporal::automatic};
-  return s;
-}
-inline void set_kernel_override(const KernelOverride& o) {
-  override_path().store(o.path);
-  override_batch_tile().store(o.batch_tile);
-  override_nontemporal().store(o.nontemporal);
-}
-inline KernelOverride kernel_override() {
-  return {override_path().load(), override_batch_tile().load(), override_nontemporal().load()};
-}
-
-/// Sets an override for the lifetime of the object (tests, benchmarks), then restores the old one.
-class ScopedKernelOverride {
- public:
-  explicit ScopedKernelOverride(KernelOverride o) : old_(kernel_override()) { set_kernel_override(o); }
-  ~ScopedKernelOverride() { set_kernel_override(old_); }
-  ScopedKernelOverride(const ScopedKernelOverride&) = delete;
-  ScopedKernelOverride& operator=(const ScopedKernelOverride&) = delete;
-
- private:
-  KernelOverride old_;
-};
 
 /// What the policy decided for one call.
 struct KernelPlan {
@@ -246,11 +183,10 @@ inline constexpr Index kOneTilePerWorkerBytes = 2 * 1024 * 1024;
 inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
 static_assert(kOneTilePerWorkerBytes <= kMaxTileIntermediateBytes, "the cap must not cut a worker's share");
 
-/// The path and tile for a call of `batch` rows on an executor with `workers` workers. An
-/// override's tile is used as given.
+/// The path and tile for a call of `batch` rows on an executor with `workers` workers. The
+/// options' tile is used as given.
 template <class T>
-KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers) {
-  const KernelOverride o = kernel_override();
+KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers, const KernelOptions& o = {}) {
   KernelPlan plan;
   plan.path = (o.path != KernelPath::automatic && path_available<T>(o.path)) ? o.path : best_path<T>();
   const Index block_bytes = std::max(sh.q * sh.p, sh.s * sh.r) * Index(sizeof(T));
@@ -294,8 +230,8 @@ inline constexpr Index kNonTemporalOutputBytes = 16 * 1024 * 1024;
 
 /// Whether a call writing `batch` rows of `out_cols` values of T stores them non-temporally.
 template <class T>
-bool nontemporal_output(Index batch, Index out_cols) {
-  switch (override_nontemporal().load()) {
+bool nontemporal_output(Index batch, Index out_cols, NonTemporal choice = NonTemporal::automatic) {
+  switch (choice) {
     case NonTemporal::on: return true;
     case NonTemporal::off: return false;
     default: return batch * out_cols * Index(sizeof(T)) >= kNonTemporalOutputBytes;
