@@ -326,17 +326,6 @@ TYPED_TEST(LinearTest, FromFactorsRoundTrip) {
   EXPECT_EQ(copy.shape(), layer.shape());
 }
 
-/// Runs `call`, expects a ShapeError whose message contains every fragment.
-template <class F>
-void expect_shape_error(F&& call, std::initializer_list<const char*> fragments) {
-  try {
-    call();
-    ADD_FAILURE() << "expected ShapeError";
-  } catch (const ShapeError& e) {
-    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-  }
-}
-
 TEST(LinearErrors, FromFactorsNamesTensorExpectedAndGiven) {
   using Layer = MonarchLinear<double>;
   const Layer ref(100, 37, 4);  // blkdiag1 (4,10,25), blkdiag2 (4,10,10)
@@ -351,6 +340,17 @@ TEST(LinearErrors, FromFactorsNamesTensorExpectedAndGiven) {
       {"bias has 40 entries", "out_features = 37"});
   expect_shape_error([&] { Layer::from_factors(100, 37, BlockDiagonal<double>(), ref.blkdiag2(), std::nullopt); },
                      {"blkdiag1 is empty"});
+}
+
+TEST(LinearErrors, FromFactorsComparesShapesBeforeAllocating) {
+  // in_features = 2^40 would need a 10 * 2^40-entry blkdiag1: the given factors are rejected first.
+  using Layer = MonarchLinear<double>;
+  const Layer ref(100, 37, 4);
+  const Index huge = Index(1) << 40;
+  expect_shape_error([&] { Layer::from_factors(huge, 37, ref.blkdiag1(), ref.blkdiag2(), ref.bias()); },
+                     {"blkdiag1", "(4, 10, 25)", "in_features = 1099511627776"});
+  expect_shape_error([&] { Layer::from_factors(100, huge, ref.blkdiag1(), ref.blkdiag2(), std::nullopt); },
+                     {"blkdiag", "out_features = 1099511627776"});
 }
 
 TEST(LinearErrors, BadInputsAtForwardAndBackward) {

@@ -86,16 +86,15 @@ class MonarchLinear {
   static MonarchLinear from_factors(Index in_features, Index out_features, Factor blkdiag1, Factor blkdiag2,
                                     std::optional<Vector> bias) {
     detail::require_shape(blkdiag1.nblocks() > 0, "MonarchLinear::from_factors: blkdiag1 is empty");
-    MonarchLinear layer(in_features, out_features, blkdiag1.nblocks(), false);
-    const Shape want = layer.shape();
-    check_factor("blkdiag1", blkdiag1, want.k, want.q, want.p, layer);
-    check_factor("blkdiag2", blkdiag2, want.l, want.s, want.r, layer);
+    // Only sizes are compared before the weights are taken: the sizes may come from an untrusted
+    // file, and a layer built first would allocate whatever they claim.
+    check_factors(Shape::monarch_linear(in_features, out_features, blkdiag1.nblocks()), blkdiag1, blkdiag2,
+                  in_features, out_features);
     if (bias)
       detail::require_shape(bias->size() == out_features, "MonarchLinear::from_factors: bias has ", bias->size(),
                             " entries, expected out_features = ", out_features);
-    layer.monarch_ = Monarch<T>(std::move(blkdiag1), std::move(blkdiag2));
-    layer.bias_ = std::move(bias);
-    return layer;
+    return MonarchLinear(in_features, out_features, Monarch<T>(std::move(blkdiag1), std::move(blkdiag2)),
+                         std::move(bias));
   }
 
   /// The authors' initialization, reproducible from `seed`: every factor entry uniform in
@@ -205,19 +204,26 @@ class MonarchLinear {
     detail::require_shape(given == expected, where, ": ", name, " has ", given, " columns, expected ", expected);
   }
 
-  static void check_factor(const char* name, const Factor& w, Index n, Index rows, Index cols,
-                           const MonarchLinear& layer) {
+  /// The layer's parts as they are, without initializing anything (from_factors).
+  MonarchLinear(Index in_features, Index out_features, Monarch<T> monarch, std::optional<Vector> bias)
+      : in_(in_features), out_(out_features), monarch_(std::move(monarch)), bias_(std::move(bias)) {}
+
+  static void check_factor(const char* name, const Factor& w, Index n, Index rows, Index cols, Index in, Index out) {
     detail::require_shape(w.nblocks() == n && w.block_rows() == rows && w.block_cols() == cols, "MonarchLinear: ",
                           name, " has shape (", w.nblocks(), ", ", w.block_rows(), ", ", w.block_cols(),
-                          "), expected (", n, ", ", rows, ", ", cols, ") for MonarchLinear(in_features = ", layer.in_,
-                          ", out_features = ", layer.out_, ", nblocks = ", n, ")");
+                          "), expected (", n, ", ", rows, ", ", cols, ") for MonarchLinear(in_features = ", in,
+                          ", out_features = ", out, ", nblocks = ", n, ")");
+  }
+
+  /// ShapeError naming the factor unless blkdiag1 and blkdiag2 have the shapes of `want`.
+  static void check_factors(const Shape& want, const Factor& w1, const Factor& w2, Index in, Index out) {
+    check_factor("blkdiag1", w1, want.k, want.q, want.p, in, out);
+    check_factor("blkdiag2", w2, want.l, want.s, want.r, in, out);
   }
 
   /// The weights are writable, so their shapes are checked at every entry (a few comparisons).
   void check_parameters(const char* where) const {
-    const Shape want = shape();
-    check_factor("blkdiag1", monarch_.w1(), want.k, want.q, want.p, *this);
-    check_factor("blkdiag2", monarch_.w2(), want.l, want.s, want.r, *this);
+    check_factors(shape(), monarch_.w1(), monarch_.w2(), in_, out_);
     if (bias_)
       detail::require_shape(bias_->size() == out_, where, ": bias has ", bias_->size(), " entries, expected ", out_);
   }
