@@ -149,6 +149,8 @@ class MonarchLinear {
     check_input("MonarchLinear::forward", "X", X.cols(), in_);
     detail::require_shape(Y.rows() == X.rows() && Y.cols() == out_, "MonarchLinear::forward: Y is ", Y.rows(), " x ",
                           Y.cols(), ", expected ", X.rows(), " x ", out_, " (batch x out_features)");
+    // Checked here too: with a padded X or a truncated Y the multiply sees copies, not both.
+    detail::require_disjoint<T>("MonarchLinear::forward", {{"Y", view(Y)}}, {{"X", view(X)}});
     const MatrixView<const T> x = padded(X, monarch_.cols(), ws.padded_x_);
     bool bias_added = false;
     truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) {
@@ -185,10 +187,18 @@ class MonarchLinear {
     check_input("MonarchLinear::backward", "dY", dY.cols(), out_);
     detail::require_shape(X.rows() == dY.rows(), "MonarchLinear::backward: X has ", X.rows(), " rows but dY has ",
                           dY.rows(), ", expected the same batch");
+    auto* const dw1 = request.w1 ? &grads.w1 : nullptr;
+    auto* const dw2 = request.w2 ? &grads.w2 : nullptr;
+    const bool dbias = request.bias && bias_;
+    detail::require_disjoint<T>("MonarchLinear::backward",
+                                {{"grads.input", detail::view_if(request.input, grads.input)},
+                                 {"grads.w1", detail::storage(dw1)},
+                                 {"grads.w2", detail::storage(dw2)},
+                                 {"grads.bias", detail::view_if(dbias, grads.bias)}},
+                                {{"X", view(X)}, {"dY", view(dY)}});
     if (request.input) input_gradient(dY, grads.input, ws, exec);
-    factor_gradients(monarch_, X, dY, request.w1 ? &grads.w1 : nullptr, request.w2 ? &grads.w2 : nullptr,
-                     ws.gradient_, exec);
-    if (request.bias && bias_) grads.bias.noalias() = dY.colwise().sum().transpose();
+    factor_gradients(monarch_, X, dY, dw1, dw2, ws.gradient_, exec);
+    if (dbias) grads.bias.noalias() = dY.colwise().sum().transpose();
   }
 
  private:
