@@ -46,6 +46,14 @@ class CliTest : public ::testing::Test {
   }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
+  /// Saves the layer's weights as a directory of .npy files.
+  template <class T>
+  void save_npy_directory(const MonarchLinear<T>& layer, const std::string& name) const {
+    io::save_monarch_linear_weights(path(name),
+                                    io::MonarchLinearWeights<T>{layer.blkdiag1(), layer.blkdiag2(), layer.bias()},
+                                    io::CheckpointFormat::npy_directory);
+  }
+
   /// Saves a random layer, runs the CLI on a random input of shape `lead` x in, and compares.
   template <class T>
   void round_trip(Index in, Index out, Index nblocks, bool bias, io::CheckpointFormat format,
@@ -105,8 +113,7 @@ TEST_F(CliTest, RejectsBadInvocationsAndInputs) {
   EXPECT_EQ(run("a b c --out-features x"), 2) << log();
 
   const MonarchLinear<float> layer(64, 32, 4, true, 1);
-  io::save_monarch_linear_weights(path("w"), io::MonarchLinearWeights<float>{layer.blkdiag1(), layer.blkdiag2(), layer.bias()},
-                                  io::CheckpointFormat::npy_directory);
+  save_npy_directory(layer, "w");
   // Missing weights.
   io::write_npy(path("x.npy"), io::from_matrix(random_matrix<float>(2, 64, 1)));
   EXPECT_EQ(run(path("nowhere") + " " + path("x.npy") + " " + path("y.npy")), 1);
@@ -128,8 +135,7 @@ TEST_F(CliTest, RejectsBadInvocationsAndInputs) {
 
 TEST_F(CliTest, FeatureCountsAreValidatedBeforeAllocating) {
   const MonarchLinear<float> layer(64, 32, 4, true, 1);
-  io::save_monarch_linear_weights(path("w"), io::MonarchLinearWeights<float>{layer.blkdiag1(), layer.blkdiag2(), layer.bias()},
-                                  io::CheckpointFormat::npy_directory);
+  save_npy_directory(layer, "w");
   const std::string w = path("w") + " ", x = path("x.npy") + " ", y = path("y.npy");
   // A 128-byte file: no samples of 2^40 features. The factors do not fit, so nothing is allocated.
   io::write_npy(path("x.npy"), io::Tensor::from_values<float>({0, Index(1) << 40}, nullptr, "x"));
@@ -156,8 +162,7 @@ TEST_F(CliTest, FeatureCountsAreValidatedBeforeAllocating) {
 
 TEST_F(CliTest, CheckFiniteRejectsNonFiniteInputsAndSaysWhere) {
   const MonarchLinear<double> layer(16, 8, 4, false, 2);
-  io::save_monarch_linear_weights(path("w"), io::MonarchLinearWeights<double>{layer.blkdiag1(), layer.blkdiag2(), {}},
-                                  io::CheckpointFormat::npy_directory);
+  save_npy_directory(layer, "w");
   RowBatch<double> X = random_matrix<double>(3, 16, 3);
   X(2, 5) = std::numeric_limits<double>::quiet_NaN();
   io::write_npy(path("x.npy"), io::from_matrix(X, "x"));
