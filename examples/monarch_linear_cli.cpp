@@ -1,34 +1,59 @@
 // monarch_linear_cli: runs a MonarchLinear layer saved from PyTorch on a batch stored as .npy.
 //
-//   monarch_linear_cli WEIGHTS INPUT.npy OUTPUT.npy [--out-features N] [--prefix P]
+//   monarch_linear_cli WEIGHTS INPUT.npy OUTPUT.npy [--out-features N] [--prefix P] [--check-finite]
 //
 // WEIGHTS is a directory holding blkdiag1.npy, blkdiag2.npy and optionally bias.npy, or a
 // .safetensors file with tensors of those names (each preceded by P, e.g. "layers.0.mlp.").
 // in_features is INPUT's last dimension (leading dimensions are a batch); out_features defaults to
 // the bias length, else l*s. float32 input runs in float, float64 in double; OUTPUT has INPUT's
-// dtype and leading dimensions with out_features as the last one.
+// dtype and leading dimensions with out_features as the last one. The weights must be finite; the
+// input may hold NaN or Inf, which propagate, unless --check-finite rejects them.
+// Exit status: 0 on success, 1 for an input or weights that cannot be used, 2 for a bad invocation.
 #include <monarch/io.hpp>
 #include <monarch/linear.hpp>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <string>
 
 namespace {
 
+/// The largest in_features or out_features accepted (far beyond any layer): larger counts are
+/// refused before any size is derived from them.
+constexpr monarch::Index kMaxFeatures = monarch::Index(1) << 40;
+
 struct Args {
   std::string weights, input, output, prefix;
   std::optional<monarch::Index> out_features;
+  bool check_finite = false;
 };
 
-[[noreturn]] void usage(const char* msg) {
+[[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr,
                "monarch_linear_cli: %s\n"
-               "usage: monarch_linear_cli WEIGHTS INPUT.npy OUTPUT.npy [--out-features N] [--prefix P]\n",
-               msg);
+               "usage: monarch_linear_cli WEIGHTS INPUT.npy OUTPUT.npy [--out-features N] [--prefix P] "
+               "[--check-finite]\n"
+               "  --out-features N  keep the first N outputs (default: the bias length, else all)\n"
+               "  --prefix P        tensor names in a .safetensors WEIGHTS start with P\n"
+               "  --check-finite    reject an input holding NaN or Inf (default: they propagate)\n",
+               msg.c_str());
   std::exit(2);
+}
+
+/// A feature count: the whole string a decimal number in [1, kMaxFeatures] (strtoll alone would
+/// accept leading blanks and signs and saturate on overflow).
+std::optional<monarch::Index> parse_count(const std::string& s) {
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const long long n = std::strtoll(s.c_str(), &end, 10);
+  if (errno == ERANGE || *end != '\0' || n <= 0 || n > kMaxFeatures) return std::nullopt;
+  return static_cast<monarch::Index>(n);
 }
 
 Args parse(int argc, char** argv) {
@@ -36,22 +61,24 @@ Args parse(int argc, char** argv) {
   int positional = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--out-features" || arg == "--prefix") {
-      if (i + 1 >= argc) usage((arg + " needs a value").c_str());
+    if (arg == "--check-finite") {
+      a.check_finite = true;
+    } else if (arg == "--out-features" || arg == "--prefix") {
+      if (i + 1 >= argc) usage(arg + " needs a value");
       const std::string value = argv[++i];
       if (arg == "--prefix") {
         a.prefix = value;
         continue;
       }
-      char* end = nullptr;
-      const long long n = std::strtoll(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n <= 0) usage(("--out-features must be a positive integer, given '" + value + "'").c_str());
-      a.out_features = static_cast<monarch::Index>(n);
+      a.out_features = parse_count(value);
+      if (!a.out_features)
+        usage("--out-features must be an integer from 1 to " + std::to_string(kMaxFeatures) + ", given '" + value +
+              "'");
     } else if (positional < 3) {
       (positional == 0 ? a.weights : positional == 1 ? a.input : a.output) = arg;
       ++positional;
     } else {
-      usage(("unexpected argument '" + arg + "'").c_str());
+      usage("unexpected argument '" + arg + "'");
     }
   }
   if (positional != 3) usage("expected WEIGHTS, INPUT.npy and OUTPUT.npy");
@@ -61,9 +88,10 @@ Args parse(int argc, char** argv) {
 template <class T>
 void run(const Args& a, const monarch::io::Tensor& input) {
   namespace io = monarch::io;
-  monarch::detail::require_shape(!input.shape.empty() && input.shape.back() > 0, a.input,
-                                 ": expected an input whose last dimension (in_features) is positive, given shape ",
-                                 io::shape_string(input.shape));
+  monarch::detail::require_shape(!input.shape.empty() && input.shape.back() > 0 && input.shape.back() <= kMaxFeatures,
+                                 a.input, ": expected an input whose last dimension (in_features) is from 1 to ",
+                                 kMaxFeatures, ", given shape ", io::shape_string(input.shape));
+  if (a.check_finite) io::check_finite(input);
   io::LoadOptions options;
   options.prefix = a.prefix;
   options.check_finite = true;
@@ -95,8 +123,8 @@ void run(const Args& a, const monarch::io::Tensor& input) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args a = parse(argc, argv);
   try {
+    const Args a = parse(argc, argv);
     const monarch::io::Tensor input = monarch::io::read_npy(a.input);
     switch (input.dtype) {
       case monarch::io::DType::float32: run<float>(a, input); break;
@@ -105,8 +133,11 @@ int main(int argc, char** argv) {
         throw monarch::ValueError(a.input + ": input dtype " + monarch::io::dtype_name(input.dtype) +
                                   " is not supported; expected float32 or float64");
     }
-  } catch (const monarch::Error& e) {
+  } catch (const std::exception& e) {  // monarch::Error, and std::bad_alloc for a machine too small
     std::fprintf(stderr, "monarch_linear_cli: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "monarch_linear_cli: unexpected error\n");
     return 1;
   }
   return 0;

@@ -3,7 +3,10 @@
 // definition (zero-pad, dense M from the channel expansion, keep the first out_features, add bias).
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <iterator>
 #include <filesystem>
@@ -42,6 +45,14 @@ class CliTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  /// Saves the layer's weights as a directory of .npy files.
+  template <class T>
+  void save_npy_directory(const MonarchLinear<T>& layer, const std::string& name) const {
+    io::save_monarch_linear_weights(path(name),
+                                    io::MonarchLinearWeights<T>{layer.blkdiag1(), layer.blkdiag2(), layer.bias()},
+                                    io::CheckpointFormat::npy_directory);
+  }
 
   /// Saves a random layer, runs the CLI on a random input of shape `lead` x in, and compares.
   template <class T>
@@ -102,8 +113,7 @@ TEST_F(CliTest, RejectsBadInvocationsAndInputs) {
   EXPECT_EQ(run("a b c --out-features x"), 2) << log();
 
   const MonarchLinear<float> layer(64, 32, 4, true, 1);
-  io::save_monarch_linear_weights(path("w"), io::MonarchLinearWeights<float>{layer.blkdiag1(), layer.blkdiag2(), layer.bias()},
-                                  io::CheckpointFormat::npy_directory);
+  save_npy_directory(layer, "w");
   // Missing weights.
   io::write_npy(path("x.npy"), io::from_matrix(random_matrix<float>(2, 64, 1)));
   EXPECT_EQ(run(path("nowhere") + " " + path("x.npy") + " " + path("y.npy")), 1);
@@ -121,6 +131,58 @@ TEST_F(CliTest, RejectsBadInvocationsAndInputs) {
   std::ofstream(path("t.npy"), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 40);
   EXPECT_EQ(run(path("w") + " " + path("t.npy") + " " + path("y.npy")), 1);
   EXPECT_NE(log().find("t.npy"), std::string::npos) << log();
+}
+
+TEST_F(CliTest, FeatureCountsAreValidatedBeforeAllocating) {
+  const MonarchLinear<float> layer(64, 32, 4, true, 1);
+  save_npy_directory(layer, "w");
+  const std::string w = path("w") + " ", x = path("x.npy") + " ", y = path("y.npy");
+  // A 128-byte file: no samples of 2^40 features. The factors do not fit, so nothing is allocated.
+  io::write_npy(path("x.npy"), io::Tensor::from_values<float>({0, Index(1) << 40}, nullptr, "x"));
+  EXPECT_EQ(run(w + x + y), 1) << log();
+  EXPECT_NE(log().find("in_features = 1099511627776"), std::string::npos) << log();
+  // A width beyond any layer is refused before the layer's shape is even computed.
+  io::write_npy(path("x.npy"), io::Tensor::from_values<float>({0, Index(1) << 62}, nullptr, "x"));
+  EXPECT_EQ(run(w + x + y), 1) << log();
+  EXPECT_NE(log().find("in_features"), std::string::npos) << log();
+  EXPECT_FALSE(fs::exists(path("y.npy")));
+
+  // --out-features must be the whole string, in range, positive and at most 2^40.
+  io::write_npy(path("x.npy"), io::from_matrix(random_matrix<float>(2, 64, 1)));
+  for (const char* bad : {"99999999999999999999", "9223372036854775807", "1099511627777", "0", "-3", "+5", "' 5'",
+                          "5x", "''"}) {
+    EXPECT_EQ(run(w + x + y + " --out-features " + bad), 2) << bad << ": " << log();
+    EXPECT_NE(log().find("--out-features"), std::string::npos) << log();
+  }
+  // A well-formed count the factors cannot produce is a clear error, not an allocation.
+  EXPECT_EQ(run(w + x + y + " --out-features 1099511627776"), 1) << log();
+  EXPECT_NE(log().find("out_features = 1099511627776"), std::string::npos) << log();
+  EXPECT_EQ(run(w + x + y + " --out-features 32"), 0) << log();  // the bias length
+}
+
+TEST_F(CliTest, CheckFiniteRejectsNonFiniteInputsAndSaysWhere) {
+  const MonarchLinear<double> layer(16, 8, 4, false, 2);
+  save_npy_directory(layer, "w");
+  RowBatch<double> X = random_matrix<double>(3, 16, 3);
+  X(2, 5) = std::numeric_limits<double>::quiet_NaN();
+  io::write_npy(path("x.npy"), io::from_matrix(X, "x"));
+  const std::string args = path("w") + " " + path("x.npy") + " " + path("y.npy");
+  // Without the option NaN propagates (the documented default).
+  ASSERT_EQ(run(args), 0) << log();
+  const std::vector<double> y = io::values<double>(io::read_npy(path("y.npy")));
+  EXPECT_TRUE(std::any_of(y.begin() + 16, y.end(), [](double v) { return std::isnan(v); }));
+  fs::remove(path("y.npy"));
+  EXPECT_EQ(run(args + " --check-finite"), 1) << log();
+  EXPECT_NE(log().find("non-finite"), std::string::npos) << log();
+  EXPECT_NE(log().find("flat index 37"), std::string::npos) << log();  // row 2, column 5 of 16
+  EXPECT_FALSE(fs::exists(path("y.npy")));
+  X(2, 5) = -std::numeric_limits<double>::infinity();
+  io::write_npy(path("x.npy"), io::from_matrix(X, "x"));
+  EXPECT_EQ(run("--check-finite " + args), 1) << log();
+  EXPECT_NE(log().find("-inf"), std::string::npos) << log();
+  X(2, 5) = 1;
+  io::write_npy(path("x.npy"), io::from_matrix(X, "x"));
+  EXPECT_EQ(run(args + " --check-finite"), 0) << log();
 }
 
 }  // namespace

@@ -326,17 +326,6 @@ TYPED_TEST(LinearTest, FromFactorsRoundTrip) {
   EXPECT_EQ(copy.shape(), layer.shape());
 }
 
-/// Runs `call`, expects a ShapeError whose message contains every fragment.
-template <class F>
-void expect_shape_error(F&& call, std::initializer_list<const char*> fragments) {
-  try {
-    call();
-    ADD_FAILURE() << "expected ShapeError";
-  } catch (const ShapeError& e) {
-    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
-  }
-}
-
 TEST(LinearErrors, FromFactorsNamesTensorExpectedAndGiven) {
   using Layer = MonarchLinear<double>;
   const Layer ref(100, 37, 4);  // blkdiag1 (4,10,25), blkdiag2 (4,10,10)
@@ -351,6 +340,56 @@ TEST(LinearErrors, FromFactorsNamesTensorExpectedAndGiven) {
       {"bias has 40 entries", "out_features = 37"});
   expect_shape_error([&] { Layer::from_factors(100, 37, BlockDiagonal<double>(), ref.blkdiag2(), std::nullopt); },
                      {"blkdiag1 is empty"});
+}
+
+TEST(LinearErrors, FromFactorsComparesShapesBeforeAllocating) {
+  // in_features = 2^40 would need a 10 * 2^40-entry blkdiag1: the given factors are rejected first.
+  using Layer = MonarchLinear<double>;
+  const Layer ref(100, 37, 4);
+  const Index huge = Index(1) << 40;
+  expect_shape_error([&] { Layer::from_factors(huge, 37, ref.blkdiag1(), ref.blkdiag2(), ref.bias()); },
+                     {"blkdiag1", "(4, 10, 25)", "in_features = 1099511627776"});
+  expect_shape_error([&] { Layer::from_factors(100, huge, ref.blkdiag1(), ref.blkdiag2(), std::nullopt); },
+                     {"blkdiag", "out_features = 1099511627776"});
+}
+
+TEST(LinearErrors, BackwardOutputsOverlappingInputsThrowShapeErrorNamingBoth) {
+  // 30 -> 30 with 4 blocks pads both sides (32): the overlap is invisible to the multiply's own
+  // check, and dX has dY's size, so nothing is reallocated either.
+  const MonarchLinear<double> same(30, 30, 4, true, 1);
+  const RowBatch<double> X = random_matrix<double>(3, 30, 2), dY = random_matrix<double>(3, 30, 3);
+  MonarchLinear<double>::Gradients g;
+  MonarchLinear<double>::Workspace ws;
+  g.input = dY;  // chaining layers with one gradients object
+  expect_shape_error([&] { same.backward(X, g.input, GradientRequest::all(), g, ws); },
+                     {"MonarchLinear::backward", "grads.input overlaps dY"});
+  g.input = X;
+  expect_shape_error([&] { same.backward(g.input, dY, GradientRequest::all(), g, ws); }, {"grads.input overlaps X"});
+  // Sizes that differ: dX (3 x 100) would reallocate the dY (3 x 37) being read.
+  const MonarchLinear<double> narrow(100, 37, 4, true, 4);
+  g.input = random_matrix<double>(3, 37, 5);
+  expect_shape_error([&] { narrow.backward(random_matrix<double>(3, 100, 6), g.input, GradientRequest::all(), g, ws); },
+                     {"grads.input overlaps dY"});
+  // Every requested output is checked, the bias gradient included.
+  g.bias = Eigen::VectorXd::Zero(90);
+  const Eigen::Map<const RowBatch<double>> in_bias(g.bias.data(), 3, 30);
+  expect_shape_error([&] { same.backward(X, in_bias, GradientRequest::all(), g, ws); }, {"grads.bias overlaps dY"});
+  // The forward too.
+  RowBatch<double> XY = X;
+  expect_shape_error([&] { same.forward(XY, XY, ws); }, {"MonarchLinear::forward", "Y overlaps X"});
+}
+
+TEST(LinearErrors, UnrequestedOutputsMayHoldInputs) {
+  const MonarchLinear<double> layer(30, 30, 4, true, 7);
+  const RowBatch<double> X = random_matrix<double>(3, 30, 8), dY = random_matrix<double>(3, 30, 9);
+  MonarchLinear<double>::Gradients want, g;
+  MonarchLinear<double>::Workspace ws;
+  layer.backward(X, dY, GradientRequest::parameters(), want, ws);
+  g.input = dY;  // a first layer: the next layer's dX as dY, no dX of its own
+  layer.backward(X, g.input, GradientRequest::parameters(), g, ws);
+  EXPECT_TRUE(g.w1 == want.w1);
+  EXPECT_TRUE(g.w2 == want.w2);
+  EXPECT_TRUE(identical(g.bias, want.bias));
 }
 
 TEST(LinearErrors, BadInputsAtForwardAndBackward) {

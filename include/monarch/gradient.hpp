@@ -14,6 +14,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <initializer_list>
 #include <type_traits>
 
 #include "block_diagonal.hpp"
@@ -70,6 +71,38 @@ T* grow(AlignedVector<T>& v, Index n) {
 template <class T>
 void ensure_shape(BlockDiagonal<T>& w, Index nblocks, Index rows, Index cols) {
   if (w.nblocks() != nblocks || w.block_rows() != rows || w.block_cols() != cols) w = BlockDiagonal<T>(nblocks, rows, cols);
+}
+
+/// One argument of a call, for the overlap check: its name in messages and the memory it covers
+/// (an empty view for an output the call will not write).
+template <class T>
+struct Operand {
+  const char* name;
+  MatrixView<const T> memory;
+};
+
+/// The storage of a factor output, as one row; nothing for nullptr (an output not written).
+template <class T>
+MatrixView<const T> storage(const BlockDiagonal<T>* w) {
+  return w ? row_major_view(w->data(), 1, w->size()) : MatrixView<const T>{};
+}
+
+/// A view of a matrix or vector output if the call writes it, else nothing.
+template <class Derived>
+MatrixView<const typename Derived::Scalar> view_if(bool written, const Eigen::DenseBase<Derived>& m) {
+  return written ? view(m) : MatrixView<const typename Derived::Scalar>{};
+}
+
+/// ShapeError naming the pair unless every output is disjoint from every input. Outputs are taken
+/// as they are at the entry: writing one, or reshaping it (which frees its storage), would change
+/// an input that is still to be read.
+template <class T>
+void require_disjoint(const char* where, std::initializer_list<Operand<T>> outputs,
+                      std::initializer_list<Operand<T>> inputs) {
+  for (const Operand<T>& out : outputs)
+    for (const Operand<T>& in : inputs)
+      require_shape(!may_overlap(out.memory, in.memory), where, ": ", out.name, " overlaps ", in.name,
+                    "; outputs must not share memory with inputs");
 }
 
 /// out[b*width + j] = value(b, j): one contiguous batch x width tile of the workspace.
@@ -195,6 +228,11 @@ void factor_gradients(const Monarch<T>& M, const Eigen::MatrixBase<DX>& X, const
                         " columns, expected at most rows() = ", sh.rows());
   detail::require_shape(X.rows() == dY.rows(), "factor_gradients: X has ", X.rows(), " rows but dY has ", dY.rows(),
                         ", expected the same batch");
+  // One object for both would be shaped for w2 and then written with dw1.
+  detail::require_shape(dw1 == nullptr || dw1 != dw2, "factor_gradients: dw1 and dw2 are the same object; pass two "
+                        "distinct factors (or nullptr for one that is not needed)");
+  detail::require_disjoint<T>("factor_gradients", {{"dw1", detail::storage(dw1)}, {"dw2", detail::storage(dw2)}},
+                              {{"X", view(X)}, {"dY", view(dY)}});
   if (dw1) detail::ensure_shape(*dw1, sh.k, sh.q, sh.p);
   if (dw2) detail::ensure_shape(*dw2, sh.l, sh.s, sh.r);
   detail::factor_gradients(sh, M.w1().data(), M.w2().data(), view(X), view(dY), dw1 ? dw1->data() : nullptr,
@@ -215,11 +253,18 @@ void backward(const Monarch<T>& M, const Eigen::MatrixBase<DX>& X, const Eigen::
                         " columns, expected rows() = ", M.rows());
   detail::require_shape(X.rows() == dY.rows(), "monarch::backward: X has ", X.rows(), " rows but dY has ", dY.rows(),
                         ", expected the same batch");
+  auto* const dw1 = request.w1 ? &grads.w1 : nullptr;
+  auto* const dw2 = request.w2 ? &grads.w2 : nullptr;
+  detail::require_disjoint<T>("monarch::backward",
+                              {{"grads.input", detail::view_if(request.input, grads.input)},
+                               {"grads.w1", detail::storage(dw1)},
+                               {"grads.w2", detail::storage(dw2)}},
+                              {{"X", view(X)}, {"dY", view(dY)}});
   if (request.input) {
     grads.input.resize(dY.rows(), M.cols());
     M.adjoint().apply(dY, grads.input, exec);
   }
-  factor_gradients(M, X, dY, request.w1 ? &grads.w1 : nullptr, request.w2 ? &grads.w2 : nullptr, ws, exec);
+  factor_gradients(M, X, dY, dw1, dw2, ws, exec);
 }
 
 }  // namespace monarch

@@ -86,16 +86,15 @@ class MonarchLinear {
   static MonarchLinear from_factors(Index in_features, Index out_features, Factor blkdiag1, Factor blkdiag2,
                                     std::optional<Vector> bias) {
     detail::require_shape(blkdiag1.nblocks() > 0, "MonarchLinear::from_factors: blkdiag1 is empty");
-    MonarchLinear layer(in_features, out_features, blkdiag1.nblocks(), false);
-    const Shape want = layer.shape();
-    check_factor("blkdiag1", blkdiag1, want.k, want.q, want.p, layer);
-    check_factor("blkdiag2", blkdiag2, want.l, want.s, want.r, layer);
+    // Only sizes are compared before the weights are taken: the sizes may come from an untrusted
+    // file, and a layer built first would allocate whatever they claim.
+    check_factors(Shape::monarch_linear(in_features, out_features, blkdiag1.nblocks()), blkdiag1, blkdiag2,
+                  in_features, out_features);
     if (bias)
       detail::require_shape(bias->size() == out_features, "MonarchLinear::from_factors: bias has ", bias->size(),
                             " entries, expected out_features = ", out_features);
-    layer.monarch_ = Monarch<T>(std::move(blkdiag1), std::move(blkdiag2));
-    layer.bias_ = std::move(bias);
-    return layer;
+    return MonarchLinear(in_features, out_features, Monarch<T>(std::move(blkdiag1), std::move(blkdiag2)),
+                         std::move(bias));
   }
 
   /// The authors' initialization, reproducible from `seed`: every factor entry uniform in
@@ -154,6 +153,8 @@ class MonarchLinear {
     check_input("MonarchLinear::forward", "X", X.cols(), in_);
     detail::require_shape(Y.rows() == X.rows() && Y.cols() == out_, "MonarchLinear::forward: Y is ", Y.rows(), " x ",
                           Y.cols(), ", expected ", X.rows(), " x ", out_, " (batch x out_features)");
+    // Checked here too: with a padded X or a truncated Y the multiply sees copies, not both.
+    detail::require_disjoint<T>("MonarchLinear::forward", {{"Y", view(Y)}}, {{"X", view(X)}});
     const MatrixView<const T> x = padded(X, monarch_.cols(), ws.padded_x_);
     bool bias_added = false;
     truncated(Y, monarch_.rows(), ws.full_y_, [&](MatrixView<T> y) {
@@ -191,10 +192,18 @@ class MonarchLinear {
     check_input("MonarchLinear::backward", "dY", dY.cols(), out_);
     detail::require_shape(X.rows() == dY.rows(), "MonarchLinear::backward: X has ", X.rows(), " rows but dY has ",
                           dY.rows(), ", expected the same batch");
+    auto* const dw1 = request.w1 ? &grads.w1 : nullptr;
+    auto* const dw2 = request.w2 ? &grads.w2 : nullptr;
+    const bool dbias = request.bias && bias_;
+    detail::require_disjoint<T>("MonarchLinear::backward",
+                                {{"grads.input", detail::view_if(request.input, grads.input)},
+                                 {"grads.w1", detail::storage(dw1)},
+                                 {"grads.w2", detail::storage(dw2)},
+                                 {"grads.bias", detail::view_if(dbias, grads.bias)}},
+                                {{"X", view(X)}, {"dY", view(dY)}});
     if (request.input) input_gradient(dY, grads.input, ws, exec);
-    factor_gradients(monarch_, X, dY, request.w1 ? &grads.w1 : nullptr, request.w2 ? &grads.w2 : nullptr,
-                     ws.gradient_, exec);
-    if (request.bias && bias_) grads.bias.noalias() = dY.colwise().sum().transpose();
+    factor_gradients(monarch_, X, dY, dw1, dw2, ws.gradient_, exec);
+    if (dbias) grads.bias.noalias() = dY.colwise().sum().transpose();
   }
 
  private:
@@ -210,19 +219,26 @@ class MonarchLinear {
     detail::require_shape(given == expected, where, ": ", name, " has ", given, " columns, expected ", expected);
   }
 
-  static void check_factor(const char* name, const Factor& w, Index n, Index rows, Index cols,
-                           const MonarchLinear& layer) {
+  /// The layer's parts as they are, without initializing anything (from_factors).
+  MonarchLinear(Index in_features, Index out_features, Monarch<T> monarch, std::optional<Vector> bias)
+      : in_(in_features), out_(out_features), monarch_(std::move(monarch)), bias_(std::move(bias)) {}
+
+  static void check_factor(const char* name, const Factor& w, Index n, Index rows, Index cols, Index in, Index out) {
     detail::require_shape(w.nblocks() == n && w.block_rows() == rows && w.block_cols() == cols, "MonarchLinear: ",
                           name, " has shape (", w.nblocks(), ", ", w.block_rows(), ", ", w.block_cols(),
-                          "), expected (", n, ", ", rows, ", ", cols, ") for MonarchLinear(in_features = ", layer.in_,
-                          ", out_features = ", layer.out_, ", nblocks = ", n, ")");
+                          "), expected (", n, ", ", rows, ", ", cols, ") for MonarchLinear(in_features = ", in,
+                          ", out_features = ", out, ", nblocks = ", n, ")");
+  }
+
+  /// ShapeError naming the factor unless blkdiag1 and blkdiag2 have the shapes of `want`.
+  static void check_factors(const Shape& want, const Factor& w1, const Factor& w2, Index in, Index out) {
+    check_factor("blkdiag1", w1, want.k, want.q, want.p, in, out);
+    check_factor("blkdiag2", w2, want.l, want.s, want.r, in, out);
   }
 
   /// The weights are writable, so their shapes are checked at every entry (a few comparisons).
   void check_parameters(const char* where) const {
-    const Shape want = shape();
-    check_factor("blkdiag1", monarch_.w1(), want.k, want.q, want.p, *this);
-    check_factor("blkdiag2", monarch_.w2(), want.l, want.s, want.r, *this);
+    check_factors(shape(), monarch_.w1(), monarch_.w2(), in_, out_);
     if (bias_)
       detail::require_shape(bias_->size() == out_, where, ": bias has ", bias_->size(), " entries, expected ", out_);
   }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
+#include <string>
 #include <thread>
 
 #include "test_support.hpp"
@@ -87,6 +89,16 @@ bool identical(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() && a == b;
 }
 
+/// Runs `call`, expects a ShapeError whose message contains every fragment.
+template <class F>
+void expect_shape_error(F&& call, std::initializer_list<const char*> fragments) {
+  try {
+    call();
+    ADD_FAILURE() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  }
+}
 
 /// L = Re sum conj(G) .* Y: a real loss whose gradient dL/dY is G in PyTorch's convention.
 template <class A, class B>
