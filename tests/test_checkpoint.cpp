@@ -2,11 +2,52 @@
 // as a directory of .npy files or one .safetensors file (spec §a.3 shapes).
 #include <monarch/io.hpp>
 
+#include <atomic>
+#include <cerrno>
 #include <complex>
+#include <cstdlib>
 #include <limits>
+#include <new>
 
 #include "support/io_support.hpp"
 #include "support/test_support.hpp"
+
+// This executable replaces the global operator new to count the bytes requested, so that a test
+// can check what loading one layer of a larger file reads into memory.
+namespace {
+std::atomic<std::size_t> g_bytes_requested{0};
+
+void* counted_alloc(std::size_t size, std::size_t align) {
+  g_bytes_requested.fetch_add(size, std::memory_order_relaxed);
+  if (size == 0) size = 1;
+  void* p = nullptr;
+  if (align <= alignof(std::max_align_t)) {
+    p = std::malloc(size);
+  } else {
+    size = (size + align - 1) / align * align;  // aligned_alloc needs a multiple of the alignment
+    p = std::aligned_alloc(align, size);
+  }
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+// GCC cannot see that these replacements pair malloc/aligned_alloc with free.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t size) { return counted_alloc(size, 0); }
+void* operator new[](std::size_t size) { return counted_alloc(size, 0); }
+void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
+void* operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace monarch::test {
 namespace {
@@ -164,7 +205,11 @@ TEST(Checkpoint, MissingFilesAndTensors) {
   io::save_monarch_linear_weights(dir.file("d"), w, io::CheckpointFormat::npy_directory);
   std::filesystem::remove(dir.file("d") + "/blkdiag2.npy");
   expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("d")); }, {"'blkdiag2'", "missing file", "blkdiag2.npy"});
-  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("nothing")); }, {dir.file("nothing"), "no such file"});
+  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("nothing")); },
+                                {dir.file("nothing"), errno_text(ENOENT)});
+  write_bytes(dir.file("plain"), Bytes(8, 0));
+  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("plain") + "/layer"); },
+                                {"plain/layer", errno_text(ENOTDIR)});
   // A prefixed state_dict needs its prefix; the error lists what the file holds.
   const std::string st = dir.file("model.safetensors");
   io::save_monarch_linear_weights(st, w, io::CheckpointFormat::safetensors, "mlp.fc1.");
@@ -181,6 +226,29 @@ TEST(Checkpoint, MissingFilesAndTensors) {
   bytes.resize(bytes.size() - 1);
   write_bytes(st, bytes);
   expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(st, opt); }, {st});
+}
+
+TEST(Checkpoint, PrefixLoadsOnlyThatLayersBytes) {
+  // One small layer next to an 8 MiB tensor of another layer: loading the layer by its prefix
+  // reads the header and the layer's own tensors, not the other tensor's bytes.
+  ScratchDir dir("ckpt_prefix");
+  const auto w = random_weights<float>(16, 16, 4, true, 12);
+  std::map<std::string, io::Tensor> tensors;
+  tensors.emplace("layers.0.blkdiag1", io::from_block_diagonal(w.blkdiag1));
+  tensors.emplace("layers.0.blkdiag2", io::from_block_diagonal(w.blkdiag2));
+  tensors.emplace("layers.0.bias", io::from_vector(*w.bias));
+  constexpr std::size_t kBig = std::size_t(8) << 20;
+  const std::vector<float> big(kBig / sizeof(float), 1.0f);
+  tensors.emplace("layers.1.big", io::Tensor::from_values<float>({static_cast<Index>(big.size())}, big.data()));
+  const std::string st = dir.file("model.safetensors");
+  io::write_safetensors(st, tensors);
+  io::LoadOptions opt;
+  opt.prefix = "layers.0.";
+  const std::size_t before = g_bytes_requested.load();
+  const io::MonarchLinearWeights<float> loaded = io::load_monarch_linear_weights<float>(st, opt);
+  const std::size_t requested = g_bytes_requested.load() - before;
+  EXPECT_LT(requested, kBig / 8) << "bytes allocated while loading one small layer";
+  expect_same(loaded, w);
 }
 
 }  // namespace
