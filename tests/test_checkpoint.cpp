@@ -2,52 +2,14 @@
 // as a directory of .npy files or one .safetensors file (spec §a.3 shapes).
 #include <monarch/io.hpp>
 
-#include <atomic>
 #include <cerrno>
 #include <complex>
-#include <cstdlib>
 #include <limits>
-#include <new>
 
+// Replaces operator new in this executable, to count what loading one layer of a file allocates.
+#include "support/counting_new.hpp"
 #include "support/io_support.hpp"
 #include "support/test_support.hpp"
-
-// This executable replaces the global operator new to count the bytes requested, so that a test
-// can check what loading one layer of a larger file reads into memory.
-namespace {
-std::atomic<std::size_t> g_bytes_requested{0};
-
-void* counted_alloc(std::size_t size, std::size_t align) {
-  g_bytes_requested.fetch_add(size, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  void* p = nullptr;
-  if (align <= alignof(std::max_align_t)) {
-    p = std::malloc(size);
-  } else {
-    size = (size + align - 1) / align * align;  // aligned_alloc needs a multiple of the alignment
-    p = std::aligned_alloc(align, size);
-  }
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-// GCC cannot see that these replacements pair malloc/aligned_alloc with free.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) { return counted_alloc(size, 0); }
-void* operator new[](std::size_t size) { return counted_alloc(size, 0); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace monarch::test {
 namespace {

@@ -244,7 +244,8 @@ TEST(Npy, RankIsCappedInTheReaderAndTheWriter) {
   // never produces a file the reader rejects.
   const std::vector<float> one = {2.5f};
   const auto image = [&](std::size_t rank) {
-    return npy_image(1, "{'descr': '<f4', 'fortran_order': True, 'shape': " + ones_tuple(rank) + ", }\n", raw_bytes(one));
+    const std::string header = "{'descr': '<f4', 'fortran_order': True, 'shape': " + ones_tuple(rank) + ", }\n";
+    return npy_image(1, header, raw_bytes(one));
   };
   const Bytes img64 = image(64);
   const io::Tensor t = io::read_npy_buffer(img64.data(), img64.size());

@@ -261,8 +261,10 @@ TEST(Safetensors, EntryCountIsBounded) {
   expect_error<io::FormatError>([&] { io::read_safetensors_buffer(with_meta.data(), with_meta.size()); },
                                 {"more than 100000 entries"});
   std::map<std::string, io::Tensor> tensors;
-  for (std::size_t i = 0; i <= limit; ++i) tensors.emplace("t" + std::to_string(i), io::Tensor::from_values<float>({0}, nullptr));
-  expect_error<io::FormatError>([&] { io::write_safetensors_buffer(tensors); }, {"<output>", "more than 100000 entries"});
+  for (std::size_t i = 0; i <= limit; ++i)
+    tensors.emplace("t" + std::to_string(i), io::Tensor::from_values<float>({0}, nullptr));
+  expect_error<io::FormatError>([&] { io::write_safetensors_buffer(tensors); },
+                                {"<output>", "more than 100000 entries"});
 }
 
 TEST(Safetensors, ReaderReadsOneTensorAtATime) {
@@ -293,13 +295,15 @@ TEST(Safetensors, ReaderReadsOneTensorAtATime) {
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 8);
   expect_error<io::FormatError>([&] { r.read("a"); }, {path, "ended early"});
   // A header that promises more bytes than the file has is rejected before anything is read.
-  write_bytes(path, safetensors_image(R"({"w":{"dtype":"F64","shape":[1099511627776],"data_offsets":[0,8796093022208]}})",
-                                      Bytes(8, 0)));
+  write_bytes(path, safetensors_image(
+                        R"({"w":{"dtype":"F64","shape":[1099511627776],"data_offsets":[0,8796093022208]}})", Bytes(8, 0)));
   expect_error<io::FormatError>([&] { io::SafetensorsReader{path}; }, {"outside the byte buffer [0, 8]"});
-  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; }, {"cannot open", errno_text(ENOENT)});
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; },
+                                {"cannot open", errno_text(ENOENT)});
   write_bytes(dir.file("plain"), Bytes(1, 0));
   expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain")}; }, {"shorter than the 8-byte"});
-  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; }, {"cannot open", errno_text(ENOTDIR)});
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; },
+                                {"cannot open", errno_text(ENOTDIR)});
 }
 
 }  // namespace

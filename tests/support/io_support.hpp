@@ -131,7 +131,8 @@ template <class E, class F>
 void expect_error(F&& f, std::initializer_list<std::string> parts) {
   const std::string msg = error_message<E>(std::forward<F>(f));
   if (msg.empty()) return;  // the failure is reported
-  for (const auto& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "message lacks '" << part << "': " << msg;
+  for (const auto& part : parts)
+    EXPECT_NE(msg.find(part), std::string::npos) << "message lacks '" << part << "': " << msg;
 }
 
 /// The C library's text for an errno value ("No such file or directory").

@@ -87,7 +87,9 @@ inline std::ostream& operator<<(std::ostream& os, const ShapeText& s) {
 }  // namespace detail
 
 /// "(2, 3, 4)"
-inline std::string shape_string(const std::vector<Index>& shape) { return monarch::detail::concat(detail::ShapeText{shape}); }
+inline std::string shape_string(const std::vector<Index>& shape) {
+  return monarch::detail::concat(detail::ShapeText{shape});
+}
 
 struct Tensor {
   DType dtype = DType::float32;
@@ -187,8 +189,8 @@ void for_each_component(const Tensor& t, F&& f) {
 /// guarantee both; hand-made Tensors may not).
 inline void require_consistent(const Tensor& t) {
   const std::size_t bytes = checked_nbytes(t.shape, t.dtype, label(t), t.name);
-  require_format(bytes == t.data.size(), label(t), t.name, "holds ", t.data.size(), " bytes, expected numel * itemsize = ",
-                 bytes, " for ", dtype_name(t.dtype), " ", ShapeText{t.shape});
+  require_format(bytes == t.data.size(), label(t), t.name, "holds ", t.data.size(),
+                 " bytes, expected numel * itemsize = ", bytes, " for ", dtype_name(t.dtype), " ", ShapeText{t.shape});
 }
 
 }  // namespace detail
