@@ -128,7 +128,9 @@ class SafetensorsHeaderParser {
   bool null() { unexpected("null", "null"); }
   bool boolean(bool b) { unexpected("boolean", b ? "true" : "false"); }
   bool number_integer(json::number_integer_t v) { unexpected("number", std::to_string(v)); }
-  bool number_float(json::number_float_t, const json::string_t& token) { unexpected("number", token); }
+  bool number_float(json::number_float_t, const json::string_t& token) {
+    unexpected("number", std::string_view(token).substr(0, 64));  // the token may be megabytes of digits
+  }
   bool binary(json::binary_t&) { unexpected("binary", "binary data"); }
   bool number_unsigned(json::number_unsigned_t v) {
     if (depth_ != 3 || v > static_cast<std::uint64_t>(PTRDIFF_MAX)) unexpected("number", std::to_string(v));
