@@ -1,6 +1,8 @@
 // Writes the fuzzers' seed corpora: small valid files of every supported dtype and layout, and
-// a few invalid ones (truncated, wrong magic, big-endian, bad JSON, overlapping offsets).
-// Usage: make_corpus OUT_DIR   (creates OUT_DIR/npy and OUT_DIR/safetensors)
+// invalid ones (truncated, wrong magic, big-endian, empty descr, bad JSON, overlapping offsets,
+// a rank past the cap, JSON nested past the layout, huge declared extents over a tiny buffer),
+// plus a few choice streams for fuzz_structured.
+// Usage: make_corpus OUT_DIR   (creates OUT_DIR/npy, OUT_DIR/safetensors and OUT_DIR/structured)
 #include <monarch/io.hpp>
 
 #include <complex>
@@ -60,9 +62,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
     return 2;
   }
-  const std::filesystem::path out = argv[1], n = out / "npy", s = out / "safetensors";
+  const std::filesystem::path out = argv[1], n = out / "npy", s = out / "safetensors", g = out / "structured";
   std::filesystem::create_directories(n);
   std::filesystem::create_directories(s);
+  std::filesystem::create_directories(g);
 
   // .npy: every dtype through the writer, then hand-made variants.
   save(n / "f4_2x3.npy", io::write_npy_buffer(sample<float>({2, 3})));
@@ -76,6 +79,15 @@ int main(int argc, char** argv) {
   save(n / "f2.npy", npy(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }", Bytes{0, 0x3c, 0, 0xc0, 0xff, 0x7b}));
   save(n / "bad_big_endian.npy", npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }", six_floats));
   save(n / "bad_int.npy", npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", Bytes(24, 0)));
+  save(n / "bad_empty_descr.npy", npy(1, "{'descr': '', 'fortran_order': False, 'shape': (6,), }", six_floats));
+  std::string ones64;
+  for (int i = 0; i < 64; ++i) ones64 += "1, ";
+  const Bytes one_float = sample<float>({1}).data;
+  save(n / "rank64.npy", npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (" + ones64 + "), }", one_float));
+  save(n / "bad_rank65.npy",
+       npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (" + ones64 + "1,), }", one_float));
+  save(n / "bad_huge_extent.npy",
+       npy(2, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }", Bytes{}));
   Bytes trunc = io::write_npy_buffer(sample<float>({2, 3}));
   trunc.resize(trunc.size() - 5);
   save(n / "bad_truncated.npy", trunc);
@@ -100,6 +112,23 @@ int main(int argc, char** argv) {
   save(s / "bad_json.safetensors", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})", Bytes(4, 0)));
   save(s / "bad_length.safetensors", Bytes{0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'});
   save(s / "bad_dtype.safetensors", st(R"({"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", Bytes(8, 0)));
+  std::string ones65 = "[1";
+  for (int i = 1; i < 65; ++i) ones65 += ",1";
+  save(s / "bad_rank65.safetensors",
+       st(R"({"w":{"dtype":"F32","shape":)" + ones65 + R"(],"data_offsets":[0,4]}})", Bytes(4, 0)));
+  save(s / "bad_deep_nesting.safetensors",
+       st(R"({"w":{"dtype":"F32","shape":)" + std::string(1000, '[') + std::string(1000, ']') + "}}", Bytes{}));
+  save(s / "bad_huge_extents.safetensors",
+       st(R"({"w":{"dtype":"F64","shape":[1099511627776,4],"data_offsets":[0,35184372088832]}})", Bytes(8, 0)));
+  save(s / "bad_metadata_nested.safetensors", st(R"({"__metadata__":{"k":{"k":["v"]}}})", Bytes{}));
+
+  // fuzz_structured reads its input as a stream of choices; a few streams to start from.
+  for (int seed = 0; seed < 6; ++seed) {
+    Bytes choices(64);
+    for (std::size_t i = 0; i < choices.size(); ++i)
+      choices[i] = static_cast<std::uint8_t>((i * 37 + static_cast<std::size_t>(seed) * 101) & 0xff);
+    save(g / ("choices_" + std::to_string(seed)), choices);
+  }
   std::printf("seed corpora written to %s\n", out.string().c_str());
   return 0;
 }

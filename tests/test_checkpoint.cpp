@@ -2,9 +2,12 @@
 // as a directory of .npy files or one .safetensors file (spec §a.3 shapes).
 #include <monarch/io.hpp>
 
+#include <cerrno>
 #include <complex>
 #include <limits>
 
+// Replaces operator new in this executable, to count what loading one layer of a file allocates.
+#include "support/counting_new.hpp"
 #include "support/io_support.hpp"
 #include "support/test_support.hpp"
 
@@ -164,7 +167,11 @@ TEST(Checkpoint, MissingFilesAndTensors) {
   io::save_monarch_linear_weights(dir.file("d"), w, io::CheckpointFormat::npy_directory);
   std::filesystem::remove(dir.file("d") + "/blkdiag2.npy");
   expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("d")); }, {"'blkdiag2'", "missing file", "blkdiag2.npy"});
-  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("nothing")); }, {dir.file("nothing"), "no such file"});
+  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("nothing")); },
+                                {dir.file("nothing"), errno_text(ENOENT)});
+  write_bytes(dir.file("plain"), Bytes(8, 0));
+  expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(dir.file("plain") + "/layer"); },
+                                {"plain/layer", errno_text(ENOTDIR)});
   // A prefixed state_dict needs its prefix; the error lists what the file holds.
   const std::string st = dir.file("model.safetensors");
   io::save_monarch_linear_weights(st, w, io::CheckpointFormat::safetensors, "mlp.fc1.");
@@ -181,6 +188,29 @@ TEST(Checkpoint, MissingFilesAndTensors) {
   bytes.resize(bytes.size() - 1);
   write_bytes(st, bytes);
   expect_error<io::FormatError>([&] { io::load_monarch_linear_weights<float>(st, opt); }, {st});
+}
+
+TEST(Checkpoint, PrefixLoadsOnlyThatLayersBytes) {
+  // One small layer next to an 8 MiB tensor of another layer: loading the layer by its prefix
+  // reads the header and the layer's own tensors, not the other tensor's bytes.
+  ScratchDir dir("ckpt_prefix");
+  const auto w = random_weights<float>(16, 16, 4, true, 12);
+  std::map<std::string, io::Tensor> tensors;
+  tensors.emplace("layers.0.blkdiag1", io::from_block_diagonal(w.blkdiag1));
+  tensors.emplace("layers.0.blkdiag2", io::from_block_diagonal(w.blkdiag2));
+  tensors.emplace("layers.0.bias", io::from_vector(*w.bias));
+  constexpr std::size_t kBig = std::size_t(8) << 20;
+  const std::vector<float> big(kBig / sizeof(float), 1.0f);
+  tensors.emplace("layers.1.big", io::Tensor::from_values<float>({static_cast<Index>(big.size())}, big.data()));
+  const std::string st = dir.file("model.safetensors");
+  io::write_safetensors(st, tensors);
+  io::LoadOptions opt;
+  opt.prefix = "layers.0.";
+  const std::size_t before = g_bytes_requested.load();
+  const io::MonarchLinearWeights<float> loaded = io::load_monarch_linear_weights<float>(st, opt);
+  const std::size_t requested = g_bytes_requested.load() - before;
+  EXPECT_LT(requested, kBig / 8) << "bytes allocated while loading one small layer";
+  expect_same(loaded, w);
 }
 
 }  // namespace

@@ -2,8 +2,10 @@
 // 2.0 and 3.0 (the independent reference), fortran_order, float16, and every bad-input case.
 #include <monarch/io.hpp>
 
+#include <cerrno>
 #include <cmath>
 #include <complex>
+#include <filesystem>
 #include <limits>
 
 #include "support/io_support.hpp"
@@ -235,6 +237,59 @@ TEST(Npy, ErrorsNameTheFileAndTensor) {
   b.shape = {1};
   b.data = {static_cast<std::uint8_t>(bf & 0xff), static_cast<std::uint8_t>(bf >> 8)};
   expect_error<io::FormatError>([&] { io::write_npy_buffer(b); }, {"bfloat16", ".npy"});
+}
+
+TEST(Npy, RankIsCappedInTheReaderAndTheWriter) {
+  // 64 dimensions (numpy's own limit) read and write back; 65 are refused by both, so the writer
+  // never produces a file the reader rejects.
+  const std::vector<float> one = {2.5f};
+  const auto image = [&](std::size_t rank) {
+    const std::string header = "{'descr': '<f4', 'fortran_order': True, 'shape': " + ones_tuple(rank) + ", }\n";
+    return npy_image(1, header, raw_bytes(one));
+  };
+  const Bytes img64 = image(64);
+  const io::Tensor t = io::read_npy_buffer(img64.data(), img64.size());
+  EXPECT_EQ(t.shape, std::vector<Index>(64, 1));
+  const Bytes again = io::write_npy_buffer(t);
+  EXPECT_EQ(io::read_npy_buffer(again.data(), again.size()).shape, t.shape);
+  const Bytes img65 = image(65);
+  expect_error<io::FormatError>([&] { io::read_npy_buffer(img65.data(), img65.size()); },
+                                {"<buffer>", "more than 64 dimensions"});
+  const io::Tensor t65 = io::Tensor::from_values<float>(std::vector<Index>(65, 1), one.data(), "deep");
+  expect_error<io::FormatError>([&] { io::write_npy_buffer(t65); }, {"'deep'", "more than 64 dimensions"});
+  ScratchDir dir("npy_rank");
+  expect_error<io::FormatError>([&] { io::write_npy(dir.file("deep.npy"), t65); }, {"more than 64 dimensions"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("deep.npy"))) << "refused before the file is created";
+}
+
+TEST(Npy, EmptyDescrIsAnUnsupportedDtypeNotBigEndian) {
+  const Bytes img = npy_image(1, "{'descr': '', 'fortran_order': False, 'shape': (6,), }\n",
+                              raw_bytes(std::vector<float>(6, 1.0f)));
+  const std::string msg = error_message<io::FormatError>([&] { io::read_npy_buffer(img.data(), img.size()); });
+  EXPECT_NE(msg.find("unsupported dtype ''"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'<f4'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("big-endian"), std::string::npos) << msg;
+}
+
+TEST(Npy, UnreadableFilesGiveTheSystemsReason) {
+  ScratchDir dir("npy_errno");
+  const std::string missing = dir.file("missing.npy");
+  expect_error<io::FormatError>([&] { io::read_npy(missing); }, {missing, "cannot open", errno_text(ENOENT)});
+  write_bytes(dir.file("plain"), Bytes(4, 0));  // a file used as a directory
+  expect_error<io::FormatError>([&] { io::read_npy(dir.file("plain") + "/x.npy"); },
+                                {"cannot open", errno_text(ENOTDIR)});
+  std::filesystem::create_symlink(dir.file("loop"), dir.file("loop"));  // resolves to itself
+  expect_error<io::FormatError>([&] { io::read_npy(dir.file("loop")); }, {"cannot open", errno_text(ELOOP)});
+  const std::vector<float> v = {1.0f};
+  const io::Tensor t = io::Tensor::from_values<float>({1}, v.data());
+  expect_error<io::FormatError>([&] { io::write_npy(dir.file("no/such/dir.npy"), t); },
+                                {"cannot open the file for writing", errno_text(ENOENT)});
+  if (::geteuid() != 0) {  // root reads any file whatever its mode
+    const std::string locked = dir.file("locked.npy");
+    io::write_npy(locked, t);
+    std::filesystem::permissions(locked, std::filesystem::perms::none);
+    expect_error<io::FormatError>([&] { io::read_npy(locked); }, {locked, errno_text(EACCES)});
+  }
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <complex>
+#include <filesystem>
 #include <limits>
 
 #include "support/io_support.hpp"
@@ -187,6 +189,121 @@ TEST(Safetensors, ErrorsNameTheFileAndTensor) {
   const io::SafetensorsFile f = io::read_safetensors(path);
   expect_error<io::FormatError>([&] { f.at("blkdiag1"); }, {path, "'blkdiag1'", "no such tensor", "'blkdiag2'"});
   expect_error<io::FormatError>([&] { io::read_safetensors(dir.file("none.safetensors")); }, {"none.safetensors", "cannot open"});
+}
+
+/// A header with one F32 tensor "w" of the given JSON shape holding one element, and its buffer.
+Bytes one_float_image(const std::string& shape_json) {
+  return safetensors_image(R"({"w":{"dtype":"F32","shape":)" + shape_json + R"(,"data_offsets":[0,4]}})", Bytes(4, 0));
+}
+
+TEST(Safetensors, RankIsCappedInTheReaderAndTheWriter) {
+  // 64 dimensions read and write back; a rank-40,000 shape is rejected with the rank-cap error
+  // (without the cap it is accepted, its one element being a product of ones).
+  const Bytes img64 = one_float_image(ones_json(64));
+  const io::SafetensorsFile f = io::read_safetensors_buffer(img64.data(), img64.size());
+  EXPECT_EQ(f.at("w").shape, std::vector<Index>(64, 1));
+  const Bytes again = io::write_safetensors_buffer(f.tensors);
+  EXPECT_EQ(io::read_safetensors_buffer(again.data(), again.size()).at("w").shape, f.at("w").shape);
+  for (std::size_t rank : {65, 40000}) {
+    SCOPED_TRACE(rank);
+    const Bytes img = one_float_image(ones_json(rank));
+    expect_error<io::FormatError>([&] { io::read_safetensors_buffer(img.data(), img.size()); },
+                                  {"<buffer>", "tensor 'w'", "more than 64 dimensions"});
+  }
+  // The writer and the tensor consistency check behind values() refuse the same.
+  const std::vector<float> one = {1.0f};
+  const io::Tensor t65 = io::Tensor::from_values<float>(std::vector<Index>(65, 1), one.data(), "deep");
+  expect_error<io::FormatError>([&] { io::write_safetensors_buffer({{"deep", t65}}); },
+                                {"'deep'", "more than 64 dimensions"});
+  expect_error<io::FormatError>([&] { io::values<float>(t65); }, {"'deep'", "more than 64 dimensions"});
+}
+
+TEST(Safetensors, NestingDeeperThanTheLayoutStopsTheParse) {
+  // 100,000 nested arrays where 'shape' wants integers, followed by bytes that are not JSON: the
+  // parse stops at the first level past the layout's three, before it reaches them.
+  const std::string deep = R"({"w":{"dtype":"F32","shape":)" + std::string(100000, '[') + "\x01";
+  const Bytes img = safetensors_image(deep, {});
+  expect_error<io::FormatError>([&] { io::read_safetensors_buffer(img.data(), img.size()); },
+                                {"tensor 'w'", "nests more than 3 levels"});
+  // The same inside the metadata, and anywhere a scalar belongs: the layout's message.
+  const auto fails = [](const std::string& json, std::initializer_list<std::string> parts) {
+    const Bytes i = safetensors_image(json, {});
+    expect_error<io::FormatError>([&] { io::read_safetensors_buffer(i.data(), i.size()); }, parts);
+  };
+  fails(R"({"__metadata__":{"k":[[[[[[1]]]]]]}})", {"'__metadata__' value of 'k' must be a string"});
+  fails(R"({"w":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}})", {"tensor 'w'", "nests more than 3 levels"});
+  fails(R"({"w":{"dtype":["F32"],"shape":[1],"data_offsets":[0,4]}})", {"tensor 'w'", "'dtype' must be a string"});
+  fails(std::string(100000, '[') + "\x01", {"must be a JSON object, given array"});
+}
+
+TEST(Safetensors, EntryCountIsBounded) {
+  // Empty tensors are the cheapest entries a header can declare; one more than the limit is
+  // rejected, by the reader and the writer alike.
+  const std::size_t limit = io::detail::kMaxSafetensorsEntries;
+  EXPECT_EQ(limit, 100000u) << "docs/io.md states the limit";
+  const auto image = [](std::size_t entries) {
+    std::string json = "{";
+    for (std::size_t i = 0; i < entries; ++i)
+      json += (i ? ",\"t" : "\"t") + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+    return safetensors_image(json + "}", {});
+  };
+  const Bytes at_limit = image(limit);
+  EXPECT_EQ(io::read_safetensors_buffer(at_limit.data(), at_limit.size()).tensors.size(), limit);
+  const Bytes over = image(limit + 1);
+  expect_error<io::FormatError>([&] { io::read_safetensors_buffer(over.data(), over.size()); },
+                                {"<buffer>", "more than 100000 entries"});
+  // Metadata pairs count too.
+  const std::string meta = R"({"__metadata__":{"a":"1","b":"2"},)";
+  Bytes img = image(limit - 1);
+  img.erase(img.begin(), img.begin() + 9);  // length prefix and '{'
+  const std::string text = meta + std::string(img.begin(), img.end());
+  const Bytes with_meta = safetensors_image(text, {});
+  expect_error<io::FormatError>([&] { io::read_safetensors_buffer(with_meta.data(), with_meta.size()); },
+                                {"more than 100000 entries"});
+  std::map<std::string, io::Tensor> tensors;
+  for (std::size_t i = 0; i <= limit; ++i)
+    tensors.emplace("t" + std::to_string(i), io::Tensor::from_values<float>({0}, nullptr));
+  expect_error<io::FormatError>([&] { io::write_safetensors_buffer(tensors); },
+                                {"<output>", "more than 100000 entries"});
+}
+
+TEST(Safetensors, ReaderReadsOneTensorAtATime) {
+  ScratchDir dir("st_reader");
+  const std::string path = dir.file("m.safetensors");
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6};
+  const std::vector<double> b = {7, 8};
+  // b first in the buffer, then a gap of 4 bytes, then a: offsets from the header, not the order.
+  Bytes buffer = raw_bytes(b);
+  buffer.resize(buffer.size() + 4, 0xee);
+  const Bytes ab = raw_bytes(a);
+  buffer.insert(buffer.end(), ab.begin(), ab.end());
+  write_bytes(path, safetensors_image(R"({"__metadata__":{"format":"pt"},)"
+                                      R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[20,44]},)"
+                                      R"("b":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})",
+                                      buffer));
+  const io::SafetensorsReader r(path);
+  EXPECT_EQ(r.metadata().at("format"), "pt");
+  ASSERT_EQ(r.entries().size(), 2u);
+  EXPECT_EQ(r.entries().at("a").begin, 20u);
+  EXPECT_EQ(r.entries().at("a").shape, (std::vector<Index>{2, 3}));
+  EXPECT_TRUE(r.contains("b"));
+  EXPECT_EQ(io::values<float>(r.read("a")), a);
+  EXPECT_EQ(io::values<double>(r.read("b")), b);
+  EXPECT_EQ(r.read("a").source, path);
+  expect_error<io::FormatError>([&] { r.read("c"); }, {path, "'c'", "no such tensor", "'a', 'b'"});
+  // A file that shrinks after its header was read fails cleanly when the lost bytes are asked for.
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 8);
+  expect_error<io::FormatError>([&] { r.read("a"); }, {path, "ended early"});
+  // A header that promises more bytes than the file has is rejected before anything is read.
+  write_bytes(path, safetensors_image(
+                        R"({"w":{"dtype":"F64","shape":[1099511627776],"data_offsets":[0,8796093022208]}})", Bytes(8, 0)));
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{path}; }, {"outside the byte buffer [0, 8]"});
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; },
+                                {"cannot open", errno_text(ENOENT)});
+  write_bytes(dir.file("plain"), Bytes(1, 0));
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain")}; }, {"shorter than the 8-byte"});
+  expect_error<io::FormatError>([&] { io::SafetensorsReader{dir.file("plain") + "/x"}; },
+                                {"cannot open", errno_text(ENOTDIR)});
 }
 
 }  // namespace

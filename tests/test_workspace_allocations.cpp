@@ -1,46 +1,8 @@
 // Steady-state multiplies do not touch the heap: this executable replaces the global operator
 // new/delete with counting versions and checks that repeated apply / adjoint().apply calls (after a
 // warm-up that packs the weights and sizes the workspace) allocate nothing.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "support/counting_new.hpp"
 #include "support/test_support.hpp"
-
-namespace {
-std::atomic<long> g_allocations{0};
-
-void* counted_alloc(std::size_t size, std::size_t align) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  void* p = nullptr;
-  if (align <= alignof(std::max_align_t)) {
-    p = std::malloc(size);
-  } else {
-    size = (size + align - 1) / align * align;  // aligned_alloc needs a multiple of the alignment
-    p = std::aligned_alloc(align, size);
-  }
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-// GCC cannot see that these replacements pair malloc/aligned_alloc with free.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) { return counted_alloc(size, 0); }
-void* operator new[](std::size_t size) { return counted_alloc(size, 0); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, std::size_t(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace monarch::test {
 namespace {

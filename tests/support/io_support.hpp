@@ -15,6 +15,7 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -111,18 +112,42 @@ inline bool same_float(float a, float b) {
   return a == b && std::signbit(a) == std::signbit(b);
 }
 
-/// Asserts that f() throws exactly-or-derived E and that the message contains every part.
+/// The message of the E that f() throws; a test failure (and "") if it throws nothing or another type.
 template <class E, class F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
+std::string error_message(F&& f) {
   try {
     f();
     ADD_FAILURE() << "expected an exception, none was thrown";
   } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "message lacks '" << part << "': " << msg;
+    return e.what();
   } catch (const std::exception& e) {
     ADD_FAILURE() << "wrong exception type: " << e.what();
   }
+  return {};
+}
+
+/// Asserts that f() throws exactly-or-derived E and that the message contains every part.
+template <class E, class F>
+void expect_error(F&& f, std::initializer_list<std::string> parts) {
+  const std::string msg = error_message<E>(std::forward<F>(f));
+  if (msg.empty()) return;  // the failure is reported
+  for (const auto& part : parts)
+    EXPECT_NE(msg.find(part), std::string::npos) << "message lacks '" << part << "': " << msg;
+}
+
+/// The C library's text for an errno value ("No such file or directory").
+inline std::string errno_text(int err) { return std::strerror(err); }
+
+/// A shape of `rank` extents of 1 as JSON ("[1,1,...]") or as a Python tuple ("(1, 1, ...,)").
+inline std::string ones_json(std::size_t rank) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < rank; ++i) s += i ? ",1" : "1";
+  return s + "]";
+}
+inline std::string ones_tuple(std::size_t rank) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < rank; ++i) s += "1, ";
+  return s + ")";
 }
 
 }  // namespace monarch::test

@@ -52,16 +52,18 @@ struct LoadOptions {
 
 namespace detail {
 
-/// Loads the tensor `name` if present: one of the directory's files, or an entry of the file.
+/// Loads the tensor `name` if present: one of the directory's files, or an entry of the file
+/// (reading only that entry's bytes, not the whole file).
 struct CheckpointSource {
   std::string path;
-  std::optional<SafetensorsFile> file;  // empty for a directory of .npy files
+  std::optional<SafetensorsReader> file;  // empty for a directory of .npy files
 
   explicit CheckpointSource(const std::string& p) : path(p) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    require_format(fs::exists(p, ec), p, {}, "no such file or directory");
-    if (!fs::is_directory(p, ec)) file = read_safetensors(p);
+    const fs::file_status st = fs::status(p, ec);
+    require_format(!ec, p, {}, "cannot open: ", ec.message());
+    if (!fs::is_directory(st)) file.emplace(p);
   }
   std::string npy_path(const std::string& name) const { return (std::filesystem::path(path) / (name + ".npy")).string(); }
   bool contains(const std::string& name) const {
@@ -69,7 +71,7 @@ struct CheckpointSource {
     return file ? file->contains(name) : std::filesystem::exists(npy_path(name), ec);
   }
   Tensor get(const std::string& name) const {
-    if (file) return file->at(name);
+    if (file) return file->read(name);
     require_format(contains(name), path, name, "missing file ", npy_path(name));
     return read_npy(npy_path(name));
   }

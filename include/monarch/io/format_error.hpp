@@ -34,10 +34,18 @@ inline std::string where(std::string_view source, std::string_view tensor = {}) 
   return s;
 }
 
+/// Throws E "<where>: <parts...>" unless `ok`. The message, prefix included, is built only on
+/// failure; pass parts that format lazily (e.g. ShapeText, not shape_string()) so that a passing
+/// check costs nothing, even inside a loop.
+template <class E, class... Parts>
+void require_in(bool ok, std::string_view source, std::string_view tensor, Parts&&... parts) {
+  if (!ok) throw E(monarch::detail::concat(where(source, tensor), std::forward<Parts>(parts)...));
+}
+
 /// Throws FormatError "<where>: <parts...>" unless `ok`.
 template <class... Parts>
 void require_format(bool ok, std::string_view source, std::string_view tensor, Parts&&... parts) {
-  if (!ok) throw FormatError(monarch::detail::concat(where(source, tensor), std::forward<Parts>(parts)...));
+  require_in<FormatError>(ok, source, tensor, std::forward<Parts>(parts)...);
 }
 
 }  // namespace detail

@@ -66,8 +66,8 @@ class NpyHeaderParser {
       if (peek() == ',') {
         ++pos_;
         skip_ws();
-      } else {
-        fail_if(peek() != '}', "expected ',' or '}' after the value of '" + key + "'");
+      } else if (peek() != '}') {
+        fail("expected ',' or '}' after the value of '" + key + "'");
       }
     }
     ++pos_;
@@ -80,10 +80,11 @@ class NpyHeaderParser {
 
  private:
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  [[noreturn]] void fail(const std::string& what) const {
+  [[noreturn]] void fail(std::string_view what) const {
     throw FormatError(monarch::detail::concat(where(source_), "malformed .npy header at byte ", pos_, ": ", what));
   }
-  void fail_if(bool bad, const std::string& what) const {
+  // A string_view, not a std::string: the checks run once per character and must not build text.
+  void fail_if(bool bad, std::string_view what) const {
     if (bad) fail(what);
   }
   void skip_ws() {
@@ -91,7 +92,7 @@ class NpyHeaderParser {
       ++pos_;
   }
   void expect(char c) {
-    fail_if(peek() != c, std::string("expected '") + c + "'");
+    if (peek() != c) fail(std::string("expected '") + c + "'");
     ++pos_;
   }
   std::string string_literal() {
@@ -132,6 +133,7 @@ class NpyHeaderParser {
     skip_ws();
     bool comma = false;
     while (peek() != ')') {
+      require_rank(shape.size() + 1, source_, {});
       shape.push_back(integer());
       skip_ws();
       comma = peek() == ',';
@@ -141,7 +143,6 @@ class NpyHeaderParser {
       } else {
         fail_if(peek() != ')', "expected ',' or ')' in 'shape'");
       }
-      fail_if(shape.size() > 64, "more than 64 dimensions in 'shape'");
     }
     fail_if(shape.size() == 1 && !comma, "a one-element 'shape' must be written (n,)");
     ++pos_;
@@ -155,9 +156,10 @@ class NpyHeaderParser {
 
 /// The DType of an .npy descr, or FormatError naming what is supported.
 inline DType npy_dtype(const std::string& descr, std::string_view source) {
-  require_format(!descr.empty() && descr[0] != '>', source, {}, "big-endian data ('", descr,
+  require_format(descr.empty() || descr[0] != '>', source, {}, "big-endian data ('", descr,
                  "') is not supported; save it little-endian, e.g. arr.astype(arr.dtype.newbyteorder('<'))");
-  const std::string code = (descr[0] == '<' || descr[0] == '=' || descr[0] == '|') ? descr.substr(1) : descr;
+  const bool marked = !descr.empty() && (descr[0] == '<' || descr[0] == '=' || descr[0] == '|');
+  const std::string code = marked ? descr.substr(1) : descr;
   if (code == "f4") return DType::float32;
   if (code == "f8") return DType::float64;
   if (code == "c8") return DType::complex64;
@@ -235,16 +237,9 @@ inline Tensor read_npy_buffer(const void* data, std::size_t size, std::string so
   t.shape = h.shape;
   t.name = std::move(name);
   const std::size_t offset = preamble + header_len;
-  std::size_t numel = 1, nbytes = 0;
-  // Every partial product must fit in Index, so that Tensor::numel() cannot overflow either.
-  for (Index e : h.shape)
-    detail::require_format(detail::checked_mul(numel, static_cast<std::size_t>(e), numel) &&
-                               numel <= static_cast<std::size_t>(PTRDIFF_MAX),
-                           src, t.name, "shape ", shape_string(h.shape), " overflows");
-  detail::require_format(detail::checked_mul(numel, itemsize(t.dtype), nbytes), src, t.name, "shape ",
-                         shape_string(h.shape), " overflows");
+  const std::size_t nbytes = detail::checked_nbytes(t.shape, t.dtype, src, t.name);
   detail::require_format(nbytes == size - offset, src, t.name, "data of ", dtype_name(t.dtype), " ",
-                         shape_string(h.shape), " needs ", nbytes, " bytes, the file holds ", size - offset);
+                         detail::ShapeText{t.shape}, " needs ", nbytes, " bytes, the file holds ", size - offset);
   t.data.assign(p + offset, p + size);
   if (h.fortran_order && t.shape.size() > 1) t.data = detail::fortran_to_c(t.data, t.shape, itemsize(t.dtype));
   t.source = std::move(source);

@@ -1,24 +1,31 @@
 // monarch::io: .safetensors files (Hugging Face).
 //
-// Layout: N as an 8-byte little-endian unsigned integer, then N bytes of UTF-8 JSON (parsed with
-// nlohmann-json), then the byte buffer. The JSON maps each tensor name to
+// Layout: N as an 8-byte little-endian unsigned integer, then N bytes of UTF-8 JSON, then the
+// byte buffer. The JSON maps each tensor name to
 // {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]} with offsets relative to the
 // byte buffer; an optional "__metadata__" maps strings to strings.
 // Supported dtypes: F32, F64, C64 (complex64), and BF16 / F16, which are kept as stored and
 // decoded exactly to float when converted (values(), to_matrix(), ...). Everything else is
-// rejected with FormatError. Validation: N within the file (and at most 100 MB, as in the
-// reference implementation), a JSON object with no duplicate keys, every entry with exactly a
+// rejected with FormatError.
+// The header is streamed through nlohmann-json's SAX parser and checked against the layout as it
+// goes, without building a document tree: a bad header is rejected at its first departure, and
+// memory stays proportional to what a valid header declares. Limits: N at most 100 MB (as in the
+// reference implementation), nothing nested deeper than the layout's 3 levels, at most 100,000
+// entries (tensors plus metadata pairs), at most kMaxRank extents per shape.
+// Validation: N within the file, a JSON object with no duplicate keys, every entry with exactly a
 // known dtype, a shape of non-negative integers and two offsets with begin <= end <= buffer size
 // and end - begin == numel * itemsize (overflow-checked), and no two tensors overlapping. Gaps
-// between tensors and trailing bytes are tolerated.
+// between tensors and trailing bytes are tolerated. The writers refuse what the reader rejects.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "detail/bytes.hpp"
@@ -27,27 +34,49 @@
 
 namespace monarch::io {
 
-/// The tensors (by name) and the free-form string metadata of a .safetensors file.
-struct SafetensorsFile {
-  std::map<std::string, Tensor> tensors;
-  std::map<std::string, std::string> metadata;
-  std::string source;  ///< path or "<buffer>", for messages
-
-  bool contains(const std::string& name) const { return tensors.count(name) != 0; }
-  /// The tensor called `name`; FormatError listing the names present otherwise.
-  const Tensor& at(const std::string& name) const {
-    const auto it = tensors.find(name);
-    if (it != tensors.end()) return it->second;
-    std::string names;
-    for (const auto& kv : tensors) names += (names.empty() ? "'" : ", '") + kv.first + "'";
-    throw FormatError(monarch::detail::concat(detail::where(source, name), "no such tensor; the file holds ",
-                                              names.empty() ? std::string("no tensors") : names));
-  }
+/// One tensor of a .safetensors header: its dtype, shape and byte range, without the bytes.
+struct SafetensorsEntry {
+  DType dtype = DType::float32;
+  std::vector<Index> shape;
+  std::size_t begin = 0, end = 0;  ///< byte range within the buffer that follows the header
 };
 
 namespace detail {
 
+/// Longest header accepted or written, as in the reference implementation.
 inline constexpr std::size_t kMaxSafetensorsHeader = 100'000'000;
+/// Most top-level entries (tensors plus metadata pairs) accepted or written: bounds what a header
+/// can make the reader allocate, far above real checkpoints (hundreds to thousands of tensors).
+inline constexpr std::size_t kMaxSafetensorsEntries = 100'000;
+/// The layout nests three levels, {name: {field: [integers]}}; nothing may nest deeper.
+inline constexpr int kMaxSafetensorsDepth = 3;
+
+/// FormatError naming `name` and listing (the first few of) the names in `tensors`.
+template <class Map>
+[[noreturn]] void throw_no_such_tensor(std::string_view source, const std::string& name, const Map& tensors) {
+  constexpr std::size_t kListed = 16;
+  std::string names;
+  std::size_t listed = 0;
+  for (const auto& kv : tensors) {
+    if (listed++ == kListed) {
+      names += ", ... (" + std::to_string(tensors.size()) + " in all)";
+      break;
+    }
+    names += (names.empty() ? "'" : ", '") + kv.first + "'";
+  }
+  throw FormatError(monarch::detail::concat(where(source, name), "no such tensor; the file holds ",
+                                            names.empty() ? std::string("no tensors") : names));
+}
+
+/// The limits a header must respect, shared by the reader and the writer.
+inline void require_header_length(std::uint64_t n, std::string_view source) {
+  require_format(n <= kMaxSafetensorsHeader, source, {}, "header length ", n, " exceeds the limit of ",
+                 kMaxSafetensorsHeader, " bytes");
+}
+inline void require_entry_count(std::size_t n, std::string_view source) {
+  require_format(n <= kMaxSafetensorsEntries, source, {}, "header has more than ", kMaxSafetensorsEntries,
+                 " entries (tensors plus metadata pairs; the limit)");
+}
 
 inline DType safetensors_dtype(const std::string& s, std::string_view source, std::string_view tensor) {
   if (s == "F32") return DType::float32;
@@ -72,141 +101,300 @@ inline const char* safetensors_dtype_name(DType d, std::string_view source, std:
                                             "complex128 has no .safetensors dtype; use .npy or complex64"));
 }
 
-/// A JSON value for a message: scalars verbatim, containers by type only (dump() of a deeply
-/// nested value would recurse once per level).
-inline std::string brief(const nlohmann::json& v) {
-  return v.is_structured() ? std::string("a JSON ") + v.type_name() : v.dump();
-}
+/// A validated header: the entries by name and the metadata.
+struct SafetensorsHeader {
+  std::map<std::string, SafetensorsEntry> entries;
+  std::map<std::string, std::string> metadata;
+};
 
-/// A JSON value that must be an unsigned integer fitting in Index.
-inline std::size_t json_extent(const nlohmann::json& v, std::string_view source, std::string_view tensor,
-                               const char* field) {
-  require_format(v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(PTRDIFF_MAX), source,
-                 tensor, "'", field, "' must hold non-negative integers, given ", brief(v));
-  return static_cast<std::size_t>(v.get<std::uint64_t>());
-}
+/// The SAX handler (nlohmann::json::sax_parse's interface) that checks the header against the
+/// layout while the JSON streams in, and throws FormatError at the first departure: a value of the
+/// wrong kind, a container nested deeper than the layout, more entries or extents than the limits,
+/// a duplicate key, offsets outside the buffer of `buffer_size` bytes or not matching the shape.
+class SafetensorsHeaderParser {
+ public:
+  using json = nlohmann::json;
 
-/// Parses the JSON header, rejecting duplicate keys at any level (nlohmann keeps the last one
-/// silently) and anything that is not JSON.
-inline nlohmann::json parse_safetensors_header(std::string_view text, std::string_view source) {
-  std::vector<std::set<std::string>> keys;  // keys seen in each open object
-  bool duplicate = false;
-  std::string dup_key;
-  const nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t ev,
-                                                   nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (ev == E::object_start) {  // keys of an object at `depth` are reported at depth + 1
-      keys.resize(static_cast<std::size_t>(depth) + 1);
-      keys.back().clear();
-    }
-    if (ev == E::key && depth >= 1 && !keys[static_cast<std::size_t>(depth) - 1].insert(parsed.get<std::string>()).second) {
-      duplicate = true;
-      dup_key = parsed.get<std::string>();
+  SafetensorsHeaderParser(std::string_view source, std::size_t buffer_size)
+      : source_(source), buffer_size_(buffer_size) {}
+
+  SafetensorsHeader parse(std::string_view text) {
+    const bool ok = json::sax_parse(text.begin(), text.end(), this);
+    require_format(ok, source_, {}, "header is not valid JSON");  // every handler throws instead
+    require_no_overlap();
+    return std::move(header_);
+  }
+
+  bool null() { unexpected("null", "null"); }
+  bool boolean(bool b) { unexpected("boolean", b ? "true" : "false"); }
+  bool number_integer(json::number_integer_t v) { unexpected("number", std::to_string(v)); }
+  bool number_float(json::number_float_t, const json::string_t& token) {
+    unexpected("number", std::string_view(token).substr(0, 64));  // the token may be megabytes of digits
+  }
+  bool binary(json::binary_t&) { unexpected("binary", "binary data"); }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (depth_ != 3 || v > static_cast<std::uint64_t>(PTRDIFF_MAX)) unexpected("number", std::to_string(v));
+    if (field_ == Field::shape) {
+      require_rank(entry_.shape.size() + 1, source_, name_);
+      entry_.shape.push_back(static_cast<Index>(v));
+    } else {
+      require_format(offsets_ < 2, source_, name_, "'data_offsets' must be an array [begin, end]");
+      (offsets_++ == 0 ? entry_.begin : entry_.end) = static_cast<std::size_t>(v);
     }
     return true;
-  };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text.begin(), text.end(), cb);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(monarch::detail::concat(where(source), "header is not valid JSON: ", e.what()));
   }
-  require_format(!duplicate, source, {}, "header has the key '", dup_key, "' more than once");
-  require_format(j.is_object(), source, {}, "header must be a JSON object, given ", j.type_name());
-  return j;
+  bool string(json::string_t& s) {
+    if (depth_ == 2 && metadata_) {
+      header_.metadata[key_] = std::move(s);
+    } else if (depth_ == 2 && field_ == Field::dtype) {
+      entry_.dtype = safetensors_dtype(s, source_, name_);
+    } else {
+      const bool cut = s.size() > 64;  // a message quotes at most 64 bytes of a string
+      unexpected("string", monarch::detail::concat('"', s.substr(0, 64), cut ? "..." : "", '"'));
+    }
+    return true;
+  }
+  bool start_object(std::size_t) {
+    if (depth_ > 1) nested("object");
+    if (depth_ == 1 && !metadata_) {  // a new entry
+      entry_ = SafetensorsEntry{};
+      field_ = Field::none;
+      seen_[0] = seen_[1] = seen_[2] = false;
+      offsets_ = 0;
+    }
+    ++depth_;
+    return true;
+  }
+  bool key(json::string_t& k) {
+    if (depth_ == 1) {
+      metadata_ = k == "__metadata__";
+      require_format(metadata_ ? !has_metadata_ : header_.entries.count(k) == 0, source_, {}, "header has the key '",
+                     k, "' more than once");
+      has_metadata_ = has_metadata_ || metadata_;
+      if (!metadata_) require_entry_count(++entries_, source_);
+      name_ = std::move(k);
+    } else if (metadata_) {
+      require_format(header_.metadata.count(k) == 0, source_, {}, "header has the key '", k, "' more than once");
+      require_entry_count(++entries_, source_);
+      key_ = std::move(k);
+    } else {
+      field_ = k == "dtype" ? Field::dtype : k == "shape" ? Field::shape : k == "data_offsets" ? Field::data_offsets
+                                                                                             : Field::none;
+      require_format(field_ != Field::none, source_, name_, "unexpected field '", k,
+                     "', expected only 'dtype', 'shape', 'data_offsets'");
+      bool& seen = seen_[static_cast<int>(field_)];
+      require_format(!seen, source_, name_, "the entry has the key '", k, "' more than once");
+      seen = true;
+    }
+    return true;
+  }
+  bool end_object() {
+    if (depth_ == 2 && !metadata_) finish_entry();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ != 2 || metadata_ || field_ == Field::dtype) nested("array");
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    require_format(field_ != Field::data_offsets || offsets_ == 2, source_, name_,
+                   "'data_offsets' must be an array [begin, end]");
+    --depth_;
+    return true;
+  }
+  template <class Exception>
+  bool parse_error(std::size_t, const std::string&, const Exception& e) {
+    // nlohmann quotes the token it stopped in, which can be megabytes long: keep the start.
+    const std::string_view what = e.what();
+    throw FormatError(monarch::detail::concat(where(source_), "header is not valid JSON: ", what.substr(0, 200),
+                                              what.size() > 200 ? "..." : ""));
+  }
+
+ private:
+  enum class Field { dtype, shape, data_offsets, none };
+
+  /// A value the layout does not allow where it stands: the message says what was expected there.
+  [[noreturn]] void unexpected(std::string_view type, std::string_view brief) const {
+    if (depth_ == 0) fail({}, "header must be a JSON object, given ", type);
+    if (depth_ == 1 && metadata_) fail({}, "'__metadata__' must be an object of strings");
+    if (depth_ == 1) fail(name_, "entry must be an object, given ", brief);
+    if (metadata_) fail({}, "'__metadata__' value of '", key_, "' must be a string, given ", brief);
+    if (depth_ == 2 && field_ == Field::dtype) fail(name_, "'dtype' must be a string");
+    if (depth_ == 2 && field_ == Field::shape) fail(name_, "'shape' must be an array");
+    if (depth_ == 2) fail(name_, "'data_offsets' must be an array [begin, end]");
+    fail(name_, "'", field_ == Field::shape ? "shape" : "data_offsets", "' must hold non-negative integers, given ",
+         brief);
+  }
+  /// A container where the layout has a scalar: past its depth, the one message for every path.
+  [[noreturn]] void nested(const char* type) const {
+    if (depth_ >= kMaxSafetensorsDepth)
+      fail(name_, "the header nests more than ", kMaxSafetensorsDepth,
+           " levels deep; the layout is {name: {field: [integers]}}");
+    unexpected(type, monarch::detail::concat("a JSON ", type));
+  }
+  template <class... Parts>
+  [[noreturn]] void fail(std::string_view tensor, Parts&&... parts) const {
+    throw FormatError(monarch::detail::concat(where(source_, tensor), std::forward<Parts>(parts)...));
+  }
+
+  /// The entry just closed: every field present, the shape valid, the offsets inside the buffer
+  /// and spanning exactly the shape's bytes.
+  void finish_entry() {
+    require_format(seen_[0], source_, name_, "'dtype' must be a string");
+    require_format(seen_[1], source_, name_, "'shape' must be an array");
+    require_format(seen_[2], source_, name_, "'data_offsets' must be an array [begin, end]");
+    const std::size_t nbytes = checked_nbytes(entry_.shape, entry_.dtype, source_, name_);
+    const std::size_t begin = entry_.begin, end = entry_.end;
+    require_format(begin <= end && end <= buffer_size_, source_, name_, "data_offsets [", begin, ", ", end,
+                   "] outside the byte buffer [0, ", buffer_size_, "]");
+    require_format(end - begin == nbytes, source_, name_, "data_offsets [", begin, ", ", end, "] span ", end - begin,
+                   " bytes, expected ", nbytes, " for ", dtype_name(entry_.dtype), " ", ShapeText{entry_.shape});
+    header_.entries.emplace(name_, std::move(entry_));
+  }
+
+  void require_no_overlap() const {
+    std::vector<std::pair<const std::string*, const SafetensorsEntry*>> by_offset;
+    by_offset.reserve(header_.entries.size());
+    for (const auto& kv : header_.entries) by_offset.emplace_back(&kv.first, &kv.second);
+    std::sort(by_offset.begin(), by_offset.end(), [](const auto& a, const auto& b) {
+      return a.second->begin != b.second->begin ? a.second->begin < b.second->begin : a.second->end < b.second->end;
+    });
+    for (std::size_t i = 1; i < by_offset.size(); ++i) {
+      const SafetensorsEntry &prev = *by_offset[i - 1].second, &cur = *by_offset[i].second;
+      require_format(cur.begin >= prev.end, source_, *by_offset[i].first, "data_offsets [", cur.begin, ", ", cur.end,
+                     "] overlap those of tensor '", *by_offset[i - 1].first, "' [", prev.begin, ", ", prev.end, "]");
+    }
+  }
+
+  std::string_view source_;
+  std::size_t buffer_size_;
+  SafetensorsHeader header_;
+  int depth_ = 0;          // containers open: 1 in the root object, 2 in an entry, 3 in its array
+  bool metadata_ = false;  // the current root key is "__metadata__"
+  bool has_metadata_ = false;
+  std::size_t entries_ = 0;
+  std::string name_;  // the current root key (tensor name)
+  std::string key_;   // the current metadata key
+  SafetensorsEntry entry_;
+  Field field_ = Field::none;
+  bool seen_[3] = {false, false, false};  // dtype, shape, data_offsets seen in the current entry
+  int offsets_ = 0;                       // data_offsets values seen
+};
+
+/// N from the 8-byte length prefix at p of a file of `size` bytes, checked against the size and
+/// the limit. Reads p only when size >= 8.
+inline std::size_t safetensors_header_length(const std::uint8_t* p, std::size_t size, std::string_view source) {
+  require_format(size >= 8, source, {}, "file has ", size, " bytes, shorter than the 8-byte header length");
+  const std::uint64_t n = load_le(p, 8);
+  require_format(n <= size - 8, source, {}, "header length ", n, " runs past the end of the file (", size - 8,
+                 " bytes follow the length)");
+  require_header_length(n, source);
+  return static_cast<std::size_t>(n);
+}
+
+/// A tensor of entry `e` with its data sized but not yet filled.
+inline Tensor unfilled_tensor(const std::string& name, const SafetensorsEntry& e, const std::string& source) {
+  Tensor t;
+  t.dtype = e.dtype;
+  t.shape = e.shape;
+  t.name = name;
+  t.source = source;
+  t.data.resize(e.end - e.begin);
+  return t;
 }
 
 }  // namespace detail
+
+/// The tensors (by name) and the free-form string metadata of a .safetensors file.
+struct SafetensorsFile {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;
+  std::string source;  ///< path or "<buffer>", for messages
+
+  bool contains(const std::string& name) const { return tensors.count(name) != 0; }
+  /// The tensor called `name`; FormatError listing the names present otherwise.
+  const Tensor& at(const std::string& name) const {
+    const auto it = tensors.find(name);
+    if (it == tensors.end()) detail::throw_no_such_tensor(source, name, tensors);
+    return it->second;
+  }
+};
 
 /// Parses a .safetensors image held in memory; `source` names it in messages. FormatError for
 /// anything malformed; never reads outside [data, data + size).
 inline SafetensorsFile read_safetensors_buffer(const void* data, std::size_t size, std::string source = "<buffer>") {
   const auto* p = static_cast<const std::uint8_t*>(data);
-  const std::string_view src = source;
-  detail::require_format(size >= 8, src, {}, "file has ", size, " bytes, shorter than the 8-byte header length");
-  const std::uint64_t n = detail::load_le(p, 8);
-  detail::require_format(n <= size - 8, src, {}, "header length ", n, " runs past the end of the file (",
-                         size - 8, " bytes follow the length)");
-  detail::require_format(n <= detail::kMaxSafetensorsHeader, src, {}, "header length ", n, " exceeds the limit of ",
-                         detail::kMaxSafetensorsHeader, " bytes");
-  const auto header_len = static_cast<std::size_t>(n);
-  const nlohmann::json j =
-      detail::parse_safetensors_header(std::string_view(reinterpret_cast<const char*>(p + 8), header_len), src);
-  const std::uint8_t* buffer = p + 8 + header_len;
-  const std::size_t buffer_size = size - 8 - header_len;
-
+  const std::size_t n = detail::safetensors_header_length(p, size, source);
+  const std::string_view text(reinterpret_cast<const char*>(p + 8), n);
+  detail::SafetensorsHeader h = detail::SafetensorsHeaderParser(source, size - 8 - n).parse(text);
+  const std::uint8_t* buffer = p + 8 + n;
   SafetensorsFile file;
-  struct Range {
-    std::size_t begin, end;
-    std::string name;
-  };
-  std::vector<Range> ranges;
-  for (const auto& [name, entry] : j.items()) {
-    if (name == "__metadata__") {
-      detail::require_format(entry.is_object(), src, {}, "'__metadata__' must be an object of strings");
-      for (const auto& [key, value] : entry.items()) {
-        detail::require_format(value.is_string(), src, {}, "'__metadata__' value of '", key,
-                               "' must be a string, given ", detail::brief(value));
-        file.metadata[key] = value.get<std::string>();
-      }
-      continue;
-    }
-    detail::require_format(entry.is_object(), src, name, "entry must be an object, given ", detail::brief(entry));
-    for (const auto& [key, value] : entry.items()) {
-      (void)value;
-      detail::require_format(key == "dtype" || key == "shape" || key == "data_offsets", src, name, "unexpected field '",
-                             key, "', expected only 'dtype', 'shape', 'data_offsets'");
-    }
-    detail::require_format(entry.contains("dtype") && entry["dtype"].is_string(), src, name,
-                           "'dtype' must be a string");
-    detail::require_format(entry.contains("shape") && entry["shape"].is_array(), src, name, "'shape' must be an array");
-    detail::require_format(entry.contains("data_offsets") && entry["data_offsets"].is_array() &&
-                               entry["data_offsets"].size() == 2,
-                           src, name, "'data_offsets' must be an array [begin, end]");
-    Tensor t;
-    t.name = name;
-    t.dtype = detail::safetensors_dtype(entry["dtype"].get<std::string>(), src, name);
-    std::size_t numel = 1, nbytes = 0;
-    for (const auto& e : entry["shape"]) {
-      const std::size_t extent = detail::json_extent(e, src, name, "shape");
-      t.shape.push_back(static_cast<Index>(extent));
-      detail::require_format(detail::checked_mul(numel, extent, numel) && numel <= static_cast<std::size_t>(PTRDIFF_MAX),
-                             src, name, "shape ", shape_string(t.shape), "... overflows");
-    }
-    detail::require_format(detail::checked_mul(numel, itemsize(t.dtype), nbytes), src, name, "shape ",
-                           shape_string(t.shape), " overflows");
-    const std::size_t begin = detail::json_extent(entry["data_offsets"][0], src, name, "data_offsets");
-    const std::size_t end = detail::json_extent(entry["data_offsets"][1], src, name, "data_offsets");
-    detail::require_format(begin <= end && end <= buffer_size, src, name, "data_offsets [", begin, ", ", end,
-                           "] outside the byte buffer [0, ", buffer_size, "]");
-    detail::require_format(end - begin == nbytes, src, name, "data_offsets [", begin, ", ", end, "] span ",
-                           end - begin, " bytes, expected ", nbytes, " for ", dtype_name(t.dtype), " ",
-                           shape_string(t.shape));
-    t.data.assign(buffer + begin, buffer + end);
-    t.source = source;
-    ranges.push_back({begin, end, name});
+  for (const auto& [name, e] : h.entries) {
+    Tensor t = detail::unfilled_tensor(name, e, source);
+    if (!t.data.empty()) std::memcpy(t.data.data(), buffer + e.begin, t.data.size());
     file.tensors.emplace(name, std::move(t));
   }
-  std::sort(ranges.begin(), ranges.end(),
-            [](const Range& a, const Range& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
-  for (std::size_t i = 1; i < ranges.size(); ++i)
-    detail::require_format(ranges[i].begin >= ranges[i - 1].end, src, ranges[i].name, "data_offsets [", ranges[i].begin,
-                           ", ", ranges[i].end, "] overlap those of tensor '", ranges[i - 1].name, "' [",
-                           ranges[i - 1].begin, ", ", ranges[i - 1].end, "]");
+  file.metadata = std::move(h.metadata);
   file.source = std::move(source);
   return file;
 }
 
+/// A .safetensors file opened for reading tensor by tensor: the constructor reads and validates
+/// only the header, read(name) then reads only that tensor's bytes, so that loading one layer of
+/// a large file does not read the rest. Copies share the open file: do not read through readers
+/// of one file from several threads at once.
+class SafetensorsReader {
+ public:
+  explicit SafetensorsReader(const std::string& path) : file_(path) {
+    std::uint8_t prefix[8] = {};
+    file_.read(0, std::min<std::size_t>(8, file_.size()), prefix);
+    const std::size_t n = detail::safetensors_header_length(prefix, file_.size(), path);
+    std::string text(n, '\0');
+    file_.read(8, n, reinterpret_cast<std::uint8_t*>(text.data()));
+    header_ = detail::SafetensorsHeaderParser(path, file_.size() - 8 - n).parse(text);
+    data_offset_ = 8 + n;
+  }
+
+  const std::string& source() const { return file_.path(); }
+  /// Every tensor's dtype, shape and byte range, by name.
+  const std::map<std::string, SafetensorsEntry>& entries() const { return header_.entries; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
+  bool contains(const std::string& name) const { return header_.entries.count(name) != 0; }
+
+  /// The tensor called `name`, reading only its bytes; FormatError listing the names present if
+  /// there is none, or if the file can no longer be read.
+  Tensor read(const std::string& name) const {
+    const auto it = header_.entries.find(name);
+    if (it == header_.entries.end()) detail::throw_no_such_tensor(source(), name, header_.entries);
+    Tensor t = detail::unfilled_tensor(name, it->second, source());
+    file_.read(data_offset_ + it->second.begin, t.data.size(), t.data.data());
+    return t;
+  }
+
+ private:
+  detail::InputFile file_;
+  detail::SafetensorsHeader header_;
+  std::size_t data_offset_ = 0;
+};
+
 /// Reads a .safetensors file.
 inline SafetensorsFile read_safetensors(const std::string& path) {
-  const detail::Bytes bytes = detail::read_file(path);
-  return read_safetensors_buffer(bytes.data(), bytes.size(), path);
+  const SafetensorsReader reader(path);
+  SafetensorsFile file;
+  for (const auto& kv : reader.entries()) file.tensors.emplace(kv.first, reader.read(kv.first));
+  file.metadata = reader.metadata();
+  file.source = path;
+  return file;
 }
 
 /// The .safetensors image of `tensors` (stored contiguously in name order, header padded with
-/// spaces to a multiple of 8 bytes like the reference writer). complex128 is not representable.
+/// spaces to a multiple of 8 bytes like the reference writer). complex128 is not representable;
+/// neither is anything the reader would reject (see the limits above).
 inline detail::Bytes write_safetensors_buffer(const std::map<std::string, Tensor>& tensors,
                                               const std::map<std::string, std::string>& metadata = {}) {
+  detail::require_entry_count(tensors.size() + metadata.size(), "<output>");
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::size_t offset = 0;
@@ -225,6 +413,7 @@ inline detail::Bytes write_safetensors_buffer(const std::map<std::string, Tensor
     throw FormatError(monarch::detail::concat(detail::where("<output>"), "cannot write the header: ", e.what()));
   }
   text.append((8 - text.size() % 8) % 8, ' ');
+  detail::require_header_length(text.size(), "<output>");
   detail::Bytes out;
   out.reserve(8 + text.size() + offset);
   detail::store_le(out, text.size(), 8);

@@ -11,6 +11,7 @@
 #include <complex>
 #include <cstdint>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -65,11 +66,29 @@ constexpr DType dtype_of() {
   else return DType::complex128;
 }
 
+/// Most dimensions a tensor may have: the readers reject more, and the writers refuse to write
+/// what the readers would reject. numpy's own limit (NPY_MAXDIMS since numpy 2.0).
+inline constexpr std::size_t kMaxRank = 64;
+
+namespace detail {
+
+/// Streams a shape as "(2, 3, 4)" when a message is formatted: checks pass it instead of a
+/// string so that a passing check does not format the shape.
+struct ShapeText {
+  const std::vector<Index>& shape;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const ShapeText& s) {
+  os << '(';
+  for (std::size_t i = 0; i < s.shape.size(); ++i) os << (i ? ", " : "") << s.shape[i];
+  return os << (s.shape.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace detail
+
 /// "(2, 3, 4)"
 inline std::string shape_string(const std::vector<Index>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
+  return monarch::detail::concat(detail::ShapeText{shape});
 }
 
 struct Tensor {
@@ -111,8 +130,34 @@ inline std::string_view label(const Tensor& t) { return t.source.empty() ? std::
 
 /// Checks that `t` has `ndim` dimensions; ShapeError naming the tensor otherwise.
 inline void require_ndim(const Tensor& t, Index ndim) {
-  monarch::detail::require_shape(t.ndim() == ndim, where(label(t), t.name), "expected a ", ndim,
-                                 "-D tensor, given ", t.ndim(), "-D with shape ", shape_string(t.shape));
+  require_in<ShapeError>(t.ndim() == ndim, label(t), t.name, "expected a ", ndim, "-D tensor, given ", t.ndim(),
+                         "-D with shape ", ShapeText{t.shape});
+}
+
+/// FormatError unless a shape has at most kMaxRank dimensions; the one message for the readers
+/// (which stop reading a shape at the first extent past the limit) and the writers.
+inline void require_rank(std::size_t rank, std::string_view source, std::string_view tensor) {
+  require_format(rank <= kMaxRank, source, tensor, "'shape' has more than ", kMaxRank, " dimensions (the limit)");
+}
+
+/// The byte size of a `dtype` tensor of `shape`, checked as every reader and writer needs it: at
+/// most kMaxRank dimensions, no negative extent, and every partial product of the extents within
+/// Index (so that Tensor::numel() cannot overflow either) and the byte count within size_t.
+/// FormatError naming `source` and `tensor` otherwise; the message is formatted once, on failure.
+inline std::size_t checked_nbytes(const std::vector<Index>& shape, DType dtype, std::string_view source,
+                                  std::string_view tensor) {
+  require_rank(shape.size(), source, tensor);
+  bool negative = false, fits = true;
+  std::size_t numel = 1, nbytes = 0;
+  for (Index e : shape) {
+    negative = negative || e < 0;
+    fits = fits && !negative && checked_mul(numel, static_cast<std::size_t>(e), numel) &&
+           numel <= static_cast<std::size_t>(PTRDIFF_MAX);
+  }
+  require_format(!negative, source, tensor, "invalid shape ", ShapeText{shape}, ": negative extent");
+  require_format(fits && checked_mul(numel, itemsize(dtype), nbytes), source, tensor, "shape ", ShapeText{shape},
+                 " overflows");
+  return nbytes;
 }
 
 /// Calls f(c, x) for every real component c of the flat data (two per complex element: real
@@ -140,16 +185,12 @@ void for_each_component(const Tensor& t, F&& f) {
   }
 }
 
-/// FormatError unless the byte count matches the shape (readers guarantee it; hand-made
-/// Tensors may not).
+/// FormatError unless the shape is valid (checked_nbytes) and the byte count matches it (readers
+/// guarantee both; hand-made Tensors may not).
 inline void require_consistent(const Tensor& t) {
-  std::size_t n = 1;
-  for (Index e : t.shape) require_format(e >= 0 && checked_mul(n, static_cast<std::size_t>(e), n), label(t), t.name,
-                                         "invalid shape ", shape_string(t.shape));
-  std::size_t bytes = 0;
-  require_format(checked_mul(n, itemsize(t.dtype), bytes) && bytes == t.data.size(), label(t), t.name, "holds ",
-                 t.data.size(), " bytes, expected numel * itemsize for ", dtype_name(t.dtype), " ",
-                 shape_string(t.shape));
+  const std::size_t bytes = checked_nbytes(t.shape, t.dtype, label(t), t.name);
+  require_format(bytes == t.data.size(), label(t), t.name, "holds ", t.data.size(),
+                 " bytes, expected numel * itemsize = ", bytes, " for ", dtype_name(t.dtype), " ", ShapeText{t.shape});
 }
 
 }  // namespace detail
@@ -191,8 +232,8 @@ inline void check_finite(const Tensor& t) {
       bad_value = x;
     }
   });
-  monarch::detail::require_value(bad == SIZE_MAX, detail::where(detail::label(t), t.name), "non-finite value ",
-                                 bad_value, " at flat index ", bad, " (shape ", shape_string(t.shape), ")");
+  detail::require_in<ValueError>(bad == SIZE_MAX, detail::label(t), t.name, "non-finite value ", bad_value,
+                                 " at flat index ", bad, " (shape ", detail::ShapeText{t.shape}, ")");
 }
 
 /// A 2-D tensor as a row-major Eigen matrix of T (conversion rules of values()).
@@ -216,10 +257,9 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> to_vector(const Tensor& t) {
 template <class T>
 BlockDiagonal<T> to_block_diagonal(const Tensor& t) {
   detail::require_ndim(t, 3);
-  monarch::detail::require_shape(t.shape[0] > 0 && t.shape[1] > 0 && t.shape[2] > 0,
-                                 detail::where(detail::label(t), t.name),
+  detail::require_in<ShapeError>(t.shape[0] > 0 && t.shape[1] > 0 && t.shape[2] > 0, detail::label(t), t.name,
                                  "every extent of a block-diagonal factor must be positive, given shape ",
-                                 shape_string(t.shape));
+                                 detail::ShapeText{t.shape});
   const std::vector<T> v = values<T>(t);
   return BlockDiagonal<T>::from_data(t.shape[0], t.shape[1], t.shape[2], v.data());
 }

@@ -2,13 +2,18 @@
 // .safetensors readers, whole-file reads and writes, and the half-precision decoders.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
+#include <ostream>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "../format_error.hpp"
@@ -39,29 +44,79 @@ inline void store_le(Bytes& out, std::uint64_t v, int n) {
   for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 
-/// The whole file as bytes; FormatError naming the path if it cannot be opened or read.
+/// The system's text for an errno value ("Permission denied"); streams only when a message is
+/// formatted. errno 0 (a stream failed without a system error) reads "unknown reason".
+struct SystemReason {
+  int err;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const SystemReason& r) {
+  return os << (r.err != 0 ? std::generic_category().message(r.err) : std::string("unknown reason"));
+}
+
+/// A regular file opened for reading at any offset, so that a reader can fetch only the byte
+/// ranges it needs. Errors are FormatError naming the path and the system's reason. Copies share
+/// one stream: do not read through them from several threads at once.
+class InputFile {
+ public:
+  explicit InputFile(std::string path) : path_(std::move(path)) {
+    std::error_code ec;  // a directory opens as a stream on Linux but has no meaningful size
+    const std::filesystem::file_status st = std::filesystem::status(path_, ec);
+    require_format(!ec, path_, {}, "cannot open the file for reading: ", ec.message());
+    require_format(std::filesystem::is_regular_file(st), path_, {},
+                   "cannot open the file for reading: not a regular file");
+    errno = 0;
+    in_->open(path_, std::ios::binary | std::ios::ate);
+    require_format(in_->is_open(), path_, {}, "cannot open the file for reading: ", SystemReason{errno});
+    const std::streamoff end = in_->tellg();
+    require_format(end >= 0, path_, {}, "cannot determine the file size: ", SystemReason{errno});
+    size_ = static_cast<std::size_t>(end);
+  }
+
+  const std::string& path() const { return path_; }
+  /// The size when the file was opened.
+  std::size_t size() const { return size_; }
+
+  /// Reads `n` bytes at `offset` into `dst`; FormatError if the read fails or the file ends first
+  /// (it shrank since it was opened).
+  void read(std::size_t offset, std::size_t n, std::uint8_t* dst) const {
+    if (n == 0) return;
+    in_->clear();
+    errno = 0;
+    in_->seekg(static_cast<std::streamoff>(offset));
+    in_->read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(n));
+    const int err = errno;
+    if (static_cast<std::size_t>(in_->gcount()) == n) return;
+    if (err != 0)
+      throw FormatError(monarch::detail::concat(where(path_), "cannot read ", n, " bytes at offset ", offset, ": ",
+                                                SystemReason{err}));
+    throw FormatError(monarch::detail::concat(where(path_), "cannot read ", n, " bytes at offset ", offset,
+                                              ": the file ended early (it changed after it was opened)"));
+  }
+
+ private:
+  std::string path_;
+  std::shared_ptr<std::ifstream> in_ = std::make_shared<std::ifstream>();
+  std::size_t size_ = 0;
+};
+
+/// The whole file as bytes; FormatError naming the path and the reason if it cannot be read.
 inline Bytes read_file(const std::string& path) {
-  std::error_code ec;  // a directory opens as a stream on Linux but has no meaningful size
-  require_format(std::filesystem::is_regular_file(path, ec), path, {}, "cannot open the file for reading (",
-                 std::filesystem::exists(path, ec) ? "not a regular file" : "no such file", ")");
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  require_format(static_cast<bool>(in), path, {}, "cannot open the file for reading");
-  const std::streamoff end = in.tellg();
-  require_format(end >= 0, path, {}, "cannot determine the file size");
-  Bytes bytes(static_cast<std::size_t>(end));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  require_format(static_cast<bool>(in) || bytes.empty(), path, {}, "read error");
+  const InputFile file(path);
+  Bytes bytes(file.size());
+  file.read(0, bytes.size(), bytes.data());
   return bytes;
 }
 
-/// Writes `bytes` to `path` (replacing it); FormatError naming the path on failure.
+/// Writes `bytes` to `path` (replacing it); FormatError naming the path and the reason on failure.
 inline void write_file(const std::string& path, const Bytes& bytes) {
+  errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require_format(static_cast<bool>(out), path, {}, "cannot open the file for writing");
+  require_format(static_cast<bool>(out), path, {}, "cannot open the file for writing: ", SystemReason{errno});
+  errno = 0;
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  require_format(static_cast<bool>(out), path, {}, "write error");
+  require_format(static_cast<bool>(out), path, {}, "write error: ", SystemReason{errno});
 }
 
 /// IEEE binary16 -> binary32, exact (every half is a float), by moving the fields.
