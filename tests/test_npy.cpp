@@ -6,6 +6,7 @@
 #include <cmath>
 #include <complex>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 
 #include "support/io_support.hpp"
@@ -290,6 +291,25 @@ TEST(Npy, UnreadableFilesGiveTheSystemsReason) {
     std::filesystem::permissions(locked, std::filesystem::perms::none);
     expect_error<io::FormatError>([&] { io::read_npy(locked); }, {locked, errno_text(EACCES)});
   }
+}
+
+TEST(Npy, AFailedWriteLeavesNoPartialFile) {
+  // The writer builds the file beside its target and renames it into place: when the last step
+  // fails (here the target is a directory), nothing is left behind and the target is untouched.
+  ScratchDir dir("npy_atomic");
+  const std::vector<float> v = {1.0f, 2.0f};
+  const io::Tensor t = io::Tensor::from_values<float>({2}, v.data());
+  const std::string target = dir.file("taken");
+  std::filesystem::create_directory(target);
+  expect_error<io::FormatError>([&] { io::write_npy(target, t); }, {target, "write error"});
+  EXPECT_TRUE(std::filesystem::is_directory(target));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.file("")), std::filesystem::directory_iterator()),
+            1)
+      << "a temporary file was left beside the target";
+  const std::string good = dir.file("good.npy");
+  io::write_npy(good, t);
+  io::write_npy(good, t);  // replaces an existing file
+  EXPECT_EQ(io::read_npy(good).shape, t.shape);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
+#include <random>
 #include <limits>
 #include <memory>
 #include <ostream>
@@ -109,14 +111,22 @@ inline Bytes read_file(const std::string& path) {
 }
 
 /// Writes `bytes` to `path` (replacing it); FormatError naming the path and the reason on failure.
+/// Writes the whole file or nothing: the bytes go to a temporary file beside `path`, which is
+/// renamed over it only once it is complete, so a failed or interrupted write never leaves a
+/// half-written file at `path`.
 inline void write_file(const std::string& path, const Bytes& bytes) {
+  const std::string tmp = path + ".tmp" + std::to_string(std::random_device{}());
   errno = 0;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   require_format(static_cast<bool>(out), path, {}, "cannot open the file for writing: ", SystemReason{errno});
   errno = 0;
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  require_format(static_cast<bool>(out), path, {}, "write error: ", SystemReason{errno});
+  const int write_errno = errno;
+  const bool written = static_cast<bool>(out) && std::rename(tmp.c_str(), path.c_str()) == 0;
+  const int reason = static_cast<bool>(out) ? errno : write_errno;
+  if (!written) std::remove(tmp.c_str());
+  require_format(written, path, {}, "write error: ", SystemReason{reason});
 }
 
 /// IEEE binary16 -> binary32, exact (every half is a float), by moving the fields.
