@@ -1,5 +1,5 @@
-// monarch::detail::kernels: the fused two-stage Monarch multiply (spec §a.3) and its adjoint
-// (spec §e), built from the micro-kernels of micro_kernels.hpp.
+// monarch::detail::kernels: the fused two-stage Monarch multiply (docs/math.md §2.1) and its adjoint
+// (docs/math.md §3.1), built from the micro-kernels of micro_kernels.hpp.
 //
 // A batch tile of rows runs the first stage into an intermediate tile H (rows x N in the natural
 // channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it
