@@ -165,7 +165,7 @@ inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
 /// worker: each worker then usually streams the weights once per call instead of once per 24
 /// rows. Beyond an L2 the share's intermediate spills, which costs more than the weight traffic
 /// saved. Large blocks keep their own tile: their weights already serve kLargeBlockTile rows per
-/// tile, and one large tile spills the intermediate (docs/performance.md, design).
+/// tile, and one large tile spills the intermediate (docs/performance.md §1.5).
 inline constexpr Index kOneTilePerWorkerBytes = 2 * 1024 * 1024;
 
 /// The most intermediate a tile holds (counted without the row padding), whatever the rules above
