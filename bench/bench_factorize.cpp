@@ -1,4 +1,4 @@
-// factorize_mm_star (spec §c) at n = 1024 and 4096 with b = sqrt(n), double, serial executor.
+// factorize_mm_star (docs/math.md §5) at n = 1024 and 4096 with b = sqrt(n), double, serial executor.
 // The input is a random MM* product built once per size, outside the timed loop.
 #include <benchmark/benchmark.h>
 

@@ -1,5 +1,5 @@
 // Projection of a dense 4096 x 4096 Gaussian matrix (double) onto the paper's square Monarch,
-// m = 64: 4096 slices of 64 x 64, one channel each (spec §b). Compares
+// m = 64: 4096 slices of 64 x 64, one channel each (docs/math.md §4). Compares
 //   * project(A, shape)                      leading singular triples (certified Lanczos)
 //   * project(..., ProjectionMethod::FullSvd) BDCSVD of every slice, then the same assembly
 //   * BDCSVD / JacobiSVD of every slice        the bare cost of full SVDs, nothing else
@@ -31,7 +31,7 @@ const Mat& gaussian() {
   return A;
 }
 
-/// Slice (e, a) of A (spec §b): S[t, d] = A[t*m + e, a*m + d].
+/// Slice (e, a) of A (docs/math.md §4): S[t, d] = A[t*m + e, a*m + d].
 Mat slice(const Mat& A, monarch::Index e, monarch::Index a) {
   Mat S(kM, kM);
   for (monarch::Index d = 0; d < kM; ++d)

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Turns bench_monarch JSON (from bench/run_bench.sh) into speedup tables and a PNG chart.
 
-usage: plot_bench.py RESULTS_1T.json [RESULTS_2T.json] [--png docs/monarch_speedup.png]
+usage: plot_bench.py RESULTS_1T.json [RESULTS_2T.json] [--png CHART.png]
+
+The JSON is build output (bench/run_bench.sh writes it under the build directory); the chart goes
+beside the first file unless --png names another path (docs/monarch_speedup.png is the tracked one).
 
 Every ratio is formed from medians of the same run (same process, same JSON file):
   speedup vs X   = median time of X / median time of Monarch   (CPU time, single thread)
@@ -32,8 +35,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("one_thread")
     ap.add_argument("two_thread", nargs="?")
-    ap.add_argument("--png", default=os.path.join(os.path.dirname(__file__), "..", "docs", "monarch_speedup.png"))
+    ap.add_argument("--png", help="chart path (default: <RESULTS_1T without _1t.json>_speedup.png)")
     args = ap.parse_args()
+    if args.png is None:
+        stem = args.one_thread[:-len("_1t.json")] if args.one_thread.endswith("_1t.json") else args.one_thread
+        args.png = stem + "_speedup.png"
 
     ctx, med = load_medians(args.one_thread)
     print("openblas core: %s, monarch path f32: %s" % (ctx.get("openblas_corename", "n/a"),

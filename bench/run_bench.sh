@@ -2,15 +2,16 @@
 # Runs the Monarch benchmark suite the way docs/performance.md reports it:
 #   bench/run_bench.sh [build-dir] [out-prefix] [extra Google Benchmark args...]
 # writes <out-prefix>_1t.json (single thread, pinned to core 1) and <out-prefix>_2t.json (Monarch
-# on 1 and 2 threads, pinned to cores 0-1), then prints the tables (bench/plot_bench.py).
+# on 1 and 2 threads, pinned to cores 0-1), then prints the tables and draws <out-prefix>_speedup.png
+# (bench/plot_bench.py). The JSON is build output: out-prefix defaults to <build-dir>/bench/results.
 set -euo pipefail
 BUILD=${1:-build}
-OUT=${2:-bench_results}
+OUT=${2:-$BUILD/bench/results}
 shift $(( $# >= 2 ? 2 : $# ))
 BIN="$BUILD/bench/bench_monarch"
 
-# The environment exports OPENBLAS_CORETYPE=Haswell, which forces OpenBLAS's AVX2 kernels (about
-# half speed here) and would inflate every ratio: compare against its best kernel instead.
+# OPENBLAS_CORETYPE=Haswell (set in some environments) forces OpenBLAS's AVX2 kernels and would
+# inflate every ratio on an AVX-512 machine: compare against its best kernel instead.
 unset OPENBLAS_CORETYPE
 # The published tables use the policy's own choices on every batch size: drop tuning overrides.
 unset MONARCH_BENCH_TILE MONARCH_BENCH_NONTEMPORAL MONARCH_BENCH_BATCHES
@@ -25,4 +26,4 @@ taskset -c 1 "$BIN" "${COMMON[@]}" --benchmark_filter='^(monarch|handmade|dense_
 taskset -c 0,1 "$BIN" "${COMMON[@]}" --benchmark_filter='^monarch(_2t)?/f32/.*/(256|1024|4096)(/real_time)?$' \
   --benchmark_out="${OUT}_2t.json" "$@" | grep -E '_median' || true
 
-/usr/bin/python3 "$(dirname "$0")/plot_bench.py" "${OUT}_1t.json" "${OUT}_2t.json"
+/usr/bin/python3 "$(dirname "$0")/plot_bench.py" "${OUT}_1t.json" "${OUT}_2t.json" --png "${OUT}_speedup.png"

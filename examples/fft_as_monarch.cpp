@@ -1,4 +1,4 @@
-// A Monarch FFT (spec §d.4): the DFT of size n = n1*n2 is one input permutation followed by one
+// A Monarch FFT (docs/math.md §6.2): the DFT of size n = n1*n2 is one input permutation followed by one
 // Monarch multiply, DFT x = M (P x). Checked here against the naive O(n^2) DFT sum.
 #include <chrono>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Approximating dense matrices by Monarch matrices: project(A, shape) returns the Frobenius-optimal
-// Monarch of each shape (spec §b). For a 1024 x 1024 matrix this prints the relative residual
+// Monarch of each shape (docs/math.md §4). For a 1024 x 1024 matrix this prints the relative residual
 // ||A - M||_F / ||A||_F against the parameter count, for the authors' MonarchLinear shapes with
 // several nblocks (slice rank 1024/nblocks^2) and the paper's square Monarch (nblocks = 32), on
 //   * a structured matrix: a random Monarch (nblocks 4) plus 1% noise, and

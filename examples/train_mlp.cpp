@@ -7,7 +7,7 @@
 // Adam (written out below) on the mean squared error. The teacher is a random two-layer tanh
 // network whose weight matrices have rank kTeacherRank: a target of low intrinsic dimension, as
 // trained layers tend to be, which a MonarchLinear with nblocks^2 <= width / kTeacherRank can express
-// (its slices have rank width / nblocks^2, spec §a.3) and a dense layer can too. The data and the
+// (its slices have rank width / nblocks^2, docs/math.md §2.2) and a dense layer can too. The data and the
 // visiting order are the same for both students. Everything is float, reproducible from fixed seeds, and runs on the
 // given number of threads through one caller-owned thread pool (monarch never starts threads).
 #include <algorithm>

@@ -1,4 +1,4 @@
-// BlockDiagonal: the authors' (nblocks, rows, cols) row-major layout and BD(w) of spec §0.
+// BlockDiagonal: the authors' (nblocks, rows, cols) row-major layout and BD(w) of docs/math.md §1.2.
 #include <cstring>
 
 #include "support/test_support.hpp"

@@ -1,5 +1,5 @@
 // MonarchLinear checkpoints: the state_dict tensors blkdiag1 (k,q,p), blkdiag2 (l,s,r) and bias
-// as a directory of .npy files or one .safetensors file (spec §a.3 shapes).
+// as a directory of .npy files or one .safetensors file (docs/math.md §2.3 shapes).
 #include <monarch/io.hpp>
 
 #include <cerrno>
@@ -45,7 +45,7 @@ TYPED_TEST(CheckpointTyped, RoundTripIsExact) {
   ScratchDir dir("ckpt_rt");
   for (const bool bias : {true, false}) {
     SCOPED_TRACE(bias);
-    // in < out and in >= out use different factor shapes (spec §a.3 table); 100 -> 37 pads.
+    // in < out and in >= out use different factor shapes (docs/math.md §2.3 table); 100 -> 37 pads.
     for (const auto& w : {random_weights<T>(64, 96, 4, bias, 1), random_weights<T>(100, 37, 4, bias, 2)}) {
       const std::string npy_dir = dir.file(bias ? "npy_b" : "npy");
       io::save_monarch_linear_weights(npy_dir, w, io::CheckpointFormat::npy_directory);

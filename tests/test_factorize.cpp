@@ -1,4 +1,4 @@
-// factorize_mm_star (spec §c): recovered factors recompose the input, the reported error is the
+// factorize_mm_star (docs/math.md §5): recovered factors recompose the input, the reported error is the
 // real one, and inputs that violate the assumptions are reported with a non-success status.
 // Factors are unique only up to gauge, so only dense reconstructions are compared.
 #include <cmath>
@@ -12,7 +12,7 @@
 namespace monarch::test {
 namespace {
 
-/// Random (L1, R, L2) of spec §c: L1, L2 (b, n/b, n/b), R (n/b, b, b).
+/// Random (L1, R, L2) of docs/math.md §5: L1, L2 (b, n/b, n/b), R (n/b, b, b).
 template <class T>
 struct Factors {
   BlockDiagonal<T> l1, r, l2;
@@ -24,8 +24,8 @@ Factors<T> random_factors(Index n, Index b, std::uint64_t seed) {
           BlockDiagonal<T>::random(b, nb, nb, seed + 2, 1.0)};
 }
 
-/// A = Q^T BD(L1) Q . BD(R) . Q^T BD(L2) Q with Q = Pi(n/b, b), as dense products of the spec's
-/// definitions (§0, §c), in the wider precision.
+/// A = Q^T BD(L1) Q . BD(R) . Q^T BD(L2) Q with Q = Pi(n/b, b), as dense products of the
+/// definitions (docs/math.md §1, §5), in the wider precision.
 template <class T>
 Dense<wider_t<T>> dense_mm_star(const Factors<T>& f) {
   using W = wider_t<T>;
@@ -35,7 +35,7 @@ Dense<wider_t<T>> dense_mm_star(const Factors<T>& f) {
          dense_block_diagonal(f.l2) * Q;
 }
 
-/// The same matrix entry by entry from the block form of §c, Mt_ij = A_i D_ij C_j with
+/// The same matrix entry by entry from the block form of docs/math.md §5, Mt_ij = A_i D_ij C_j with
 /// A(c*b + i, c2*b + j) = Mt(i*nb + c, j*nb + c2): O(n^{5/2}), affordable at n = 1024 where the
 /// dense products are not. Checked against dense_mm_star below.
 template <class T>
@@ -72,7 +72,7 @@ TYPED_TEST_SUITE(FactorizeTest, DoubleScalars, );
 
 TYPED_TEST(FactorizeTest, ResultIsTheProductOfTwoMonarchs) {
   // The identity the result relies on: Q^T BD(L1) Q BD(R) Q^T BD(L2) Q = m1 m2^H with
-  // m1 = Monarch(R, L1), m2 = Monarch(I, L2^H), checked against the spec's dense definitions.
+  // m1 = Monarch(R, L1), m2 = Monarch(I, L2^H), checked against the dense definitions of docs/math.md §5.
   using T = TypeParam;
   for (const auto& [n, b] : std::vector<Sizes>{{16, 4}, {24, 4}, {24, 6}, {32, 8}, {12, 12}, {12, 1}}) {
     SCOPED_TRACE(testing::Message() << "n = " << n << ", b = " << b);

@@ -1,5 +1,5 @@
-// The backward of the Monarch multiply (spec §e) against the dense chain rule through the channel
-// form of §a.3, central finite differences, adjoint identities, selective requests and bitwise
+// The backward of the Monarch multiply (docs/math.md §3.2) against the dense chain rule through the channel
+// form of docs/math.md §2.2, central finite differences, adjoint identities, selective requests and bitwise
 // determinism across thread counts.
 #include <cmath>
 #include <limits>

@@ -1,5 +1,5 @@
 // The fused Monarch kernels: every compiled path (reference, portable, AVX2, AVX-512) against the
-// dense matrix built from the definition (spec §a.3, §e), on the core shape families and odd
+// dense matrix built from the definition (docs/math.md §2.1, §3.1), on the core shape families and odd
 // sizes that hit the tail of every register and batch tile; bitwise agreement across executors;
 // output-parameter forms; the packed-weight cache; the reusable small-GEMM building block.
 #include <atomic>

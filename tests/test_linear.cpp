@@ -1,4 +1,4 @@
-// MonarchLinear (spec §a.3): factor shapes, parameter counts, initialization, forward against a
+// MonarchLinear (docs/math.md §2.3): factor shapes, parameter counts, initialization, forward against a
 // dense reference built from the definition (pad, channel expansion, keep the first out_features,
 // add the bias), backward against the dense chain rule and finite differences, and bad input.
 #include <cmath>
@@ -13,10 +13,10 @@ namespace {
 
 struct LinearCase {
   Index in, out, nblocks;
-  Shape want;  // written out by hand from the spec's table
+  Shape want;  // written out by hand from the table of docs/math.md §2.3
 };
 
-/// The configurations of the issue, with their factor shapes from the §a.3 table
+/// The configurations of the issue, with their factor shapes from the table of docs/math.md §2.3
 /// (b = nblocks, I = ceil(in/b), O = ceil(out/b); b*I < b*O: (b,I,I | b,O,I), else (b,O,I | b,O,O)).
 std::vector<LinearCase> linear_cases() {
   return {
@@ -34,7 +34,7 @@ std::string name(const LinearCase& c) {
   return std::to_string(c.in) + "->" + std::to_string(c.out) + " nblocks " + std::to_string(c.nblocks);
 }
 
-/// The dense M of spec §a.3 (channel expansion) costs N*s*p operations in the wider type; for the
+/// The dense M of docs/math.md §2.2 (channel expansion) costs N*s*p operations in the wider type; for the
 /// three 768-wide layers that is 10^7..10^8 (complex) double or long-double operations per case, so
 /// those are checked against the dense reference in float only (the code is the same template).
 template <class T>
@@ -72,7 +72,7 @@ TEST(LinearShapes, FactorShapesParameterCountsAndSavingFollowTheAuthors) {
     EXPECT_EQ(layer.nblocks(), c.nblocks);
     EXPECT_EQ(layer.num_params(), c.want.k * c.want.q * c.want.p + c.want.l * c.want.s * c.want.r + c.out);
   }
-  // Spec §f: 768x768 with 4 blocks is 294,912 parameters (0.5 of dense); 768<->3072 is 737,280 (0.3125).
+  // docs/math.md §7: 768x768 with 4 blocks is 294,912 parameters (0.5 of dense); 768<->3072 is 737,280 (0.3125).
   const MonarchLinear<double> sq(768, 768, 4, false), up(768, 3072, 4), down(3072, 768, 4);
   EXPECT_EQ(sq.num_params(), 294912);
   EXPECT_DOUBLE_EQ(sq.saving(), 0.5);

@@ -1,4 +1,4 @@
-// Monarch<T>: every multiply checked against dense matrices built from the definition (spec §a.3),
+// Monarch<T>: every multiply checked against dense matrices built from the definition (docs/math.md §2),
 // for the four scalars and the shape families of the core issue.
 #include <map>
 #include <tuple>
@@ -46,7 +46,7 @@ TYPED_TEST(MonarchTest, ChannelReferenceEqualsPermutationProduct) {
 }
 
 TYPED_TEST(MonarchTest, PaperSquareFourDimensionalForm) {
-  // Spec §a.1: M[l*m + j, k*m + i] = L_j[l, k] R_k[j, i] with R = BD(w1), L = BD(w2).
+  // docs/math.md §2.2 (square case): M[l*m + j, k*m + i] = L_j[l, k] R_k[j, i] with R = BD(w1), L = BD(w2).
   using T = TypeParam;
   for (Index m : {4, 8}) {
     SCOPED_TRACE(m);
@@ -225,7 +225,7 @@ TEST(MonarchRandom, ReproducibleAndScaled) {
 
 TEST(MonarchCounts, ParamsAndFlops) {
   const auto M = Monarch<float>(Shape::monarch_linear(768, 768, 4));
-  EXPECT_EQ(M.num_params(), 294912);  // spec §f
+  EXPECT_EQ(M.num_params(), 294912);  // docs/math.md §7
   EXPECT_DOUBLE_EQ(M.flops_per_vector(), 2.0 * 294912);
   EXPECT_DOUBLE_EQ(M.dense_flops_per_vector(), 2.0 * 589824);
   const auto C = Monarch<std::complex<double>>(Shape::monarch_linear(768, 3072, 4));

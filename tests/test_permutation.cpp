@@ -1,4 +1,4 @@
-// Permutation: the index convention (P v)[i] = v[perm[i]], Pi(a,b) from spec §0, inverse,
+// Permutation: the index convention (P v)[i] = v[perm[i]], Pi(a,b) from docs/math.md §1.1, inverse,
 // composition and batch application, all against dense matrices.
 #include "support/test_support.hpp"
 

@@ -1,4 +1,4 @@
-// project(A, shape): the Frobenius-optimal Monarch (spec §b). Everything is checked on dense
+// project(A, shape): the Frobenius-optimal Monarch (docs/math.md §4). Everything is checked on dense
 // reconstructions built entry by entry from the channel expansion (the factors are unique only up
 // to gauge), against SVDs of slices extracted here by explicit loops from the definition.
 //
@@ -135,8 +135,8 @@ TYPED_TEST(ProjectTest, NoNearbyMonarchIsCloser) {
 }
 
 TYPED_TEST(ProjectTest, MatchesPaperAlgorithmOne) {
-  // Spec §b, verbatim: Atilde[l,j,k,i] = A[l*m + j, k*m + i]; rank-1 SVD of S_jk = Atilde[:, j, k, :];
-  // R_k[j,i] = v_jk[i], L_j[l,k] = sigma u_jk[l]; M[l*m + j, k*m + i] = L_j[l,k] R_k[j,i] (§a.1).
+  // Square case, docs/math.md §4: Atilde[l,j,k,i] = A[l*m + j, k*m + i]; rank-1 SVD of S_jk = Atilde[:, j, k, :];
+  // R_k[j,i] = v_jk[i], L_j[l,k] = sigma u_jk[l]; M[l*m + j, k*m + i] = L_j[l,k] R_k[j,i] (§2.2).
   using T = TypeParam;
   using W = wider_t<T>;
   for (Index m : {4, 8}) {

@@ -1,4 +1,4 @@
-// Shape: extents, validation and the factories that reproduce the authors' shapes (spec §a.3).
+// Shape: extents, validation and the factories that reproduce the authors' shapes (docs/math.md §2.3).
 #include "support/test_support.hpp"
 
 namespace monarch::test {
@@ -38,7 +38,7 @@ TEST(Shape, MonarchLinearMatchesAuthorsTable) {
   EXPECT_EQ(Shape::monarch_linear(100, 37, 4), (Shape{4, 10, 25, 4, 10, 10}));
   EXPECT_EQ(Shape::monarch_linear(64, 64, 8), (Shape{8, 8, 8, 8, 8, 8}));
   EXPECT_EQ(Shape::monarch_linear(10, 30, 4), (Shape{4, 3, 3, 4, 8, 3}));
-  EXPECT_EQ(Shape::monarch_linear(768, 768, 4).rank(), 48);  // spec §a.3 example
+  EXPECT_EQ(Shape::monarch_linear(768, 768, 4).rank(), 48);  // docs/math.md §2.3 example
   EXPECT_THROW(Shape::monarch_linear(768, 768, 0), ShapeError);
 }
 

@@ -1,4 +1,4 @@
-// Exact constructions of spec §d against naive references written from the definitions: the DFT
+// Exact constructions of docs/math.md §6 against naive references written from the definitions: the DFT
 // sum in long double, the Sylvester recursion and popcount formula for Hadamard, the entry-wise
 // Kronecker product and the circulant C[i,j] = h[(i - j) mod n].
 #include <cmath>
@@ -72,7 +72,7 @@ TEST(Dft, InverseUndoesForward) {
 }
 
 TEST(Dft, SquareCaseUsesThePaperPermutation) {
-  // n = m*m: perm is P = Pi(m,m), so DFT_n = P L P R P (spec §d.4).
+  // n = m*m: perm is P = Pi(m,m), so DFT_n = P L P R P (docs/math.md §6.2).
   const auto dft = dft_as_monarch<double>(8, 8);
   EXPECT_EQ(dft.perm, Permutation::transpose(8, 8));
   EXPECT_EQ(dft.monarch.shape(), Shape::square(8));

@@ -2,7 +2,7 @@
 //
 // w has shape (nblocks, block_rows, block_cols), row-major and contiguous: element w[t,i,j] is at
 // data()[(t*block_rows + i)*block_cols + j], so a PyTorch tensor `w.contiguous()` loads with one
-// memcpy. BD(w)[t*block_rows + i, t*block_cols + j] = w[t,i,j] (spec §0).
+// memcpy. BD(w)[t*block_rows + i, t*block_cols + j] = w[t,i,j] (docs/math.md §1.2).
 #pragma once
 
 #include <Eigen/Core>

@@ -1,4 +1,4 @@
-// monarch: recovering an MM* factorization A = M1 . M2^H from the dense matrix (spec §c; paper §3.4,
+// monarch: recovering an MM* factorization A = M1 . M2^H from the dense matrix (docs/math.md §5; paper §3.4,
 // Theorem 2 and Algorithm "mm_recovery"). See docs/factorize.md.
 //
 // With Q = Pi(n/b, b), the block frame Mt = Q A Q^T has b x b blocks Mt_ij = A_i . D_ij . C_j of
@@ -45,7 +45,7 @@ struct FactorizeOptions {
   /// condition number, and the factors are rounded to float at the end).
   double tolerance = 0;
   /// A block Mt_ij of the block frame whose column-pivoted QR has |r_min| / |r_max| below this
-  /// is treated as singular (spec §c assumes every block is invertible). 0 selects 1e-13.
+  /// is treated as singular (docs/math.md §5 assumes every block is invertible). 0 selects 1e-13.
   double singular_tolerance = 0;
 };
 
@@ -268,7 +268,7 @@ Mat<W> joint_newton_step(const std::vector<Mat<W>>& D, Index b, const Executor& 
   return Z;
 }
 
-/// Spec §c on the block frame Mt, in the working scalar W.
+/// docs/math.md §5 on the block frame Mt, in the working scalar W.
 template <class W, class Executor>
 Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, double tol, double singular_tol,
                     const Executor& exec) {
@@ -278,7 +278,7 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
   const auto at = [](auto& v, Index i) -> auto& { return v[static_cast<std::size_t>(i)]; };
   Recovery<W> rec;
 
-  // 1. Every block must be invertible (spec §c assumption): a rank-revealing QR of each.
+  // 1. Every block must be invertible (docs/math.md §5 assumption): a rank-revealing QR of each.
   std::vector<double> rcond(static_cast<std::size_t>(b * b), 0.0);
   exec.parallel_for(b, [&](Index i) {
     QR qr;
@@ -385,7 +385,7 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
     for (Index j = 0; j < b; ++j)
       for (Index c = 0; c < nb; ++c) r(c, i, j) = at(D, i * b + j)(c, c);
 
-  // 6. Fix the gauge (A_i -> A_i S_i^-1, C_j -> T_j^-1 C_j, D_ij -> S_i D_ij T_j, spec §c) so that
+  // 6. Fix the gauge (A_i -> A_i S_i^-1, C_j -> T_j^-1 C_j, D_ij -> S_i D_ij T_j, docs/math.md §5) so that
   //    every column of A_i and row of C_j has unit norm: balanced factors lose the least when
   //    rounded to T and multiplied.
   //    The factors are stored under their physical labels.
@@ -432,7 +432,7 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
 }  // namespace mmstar
 }  // namespace detail
 
-/// Recovers L1, R, L2 with A = Q^T BD(L1) Q . BD(R) . Q^T BD(L2) Q (spec §c), i.e. A = m1 . m2^H.
+/// Recovers L1, R, L2 with A = Q^T BD(L1) Q . BD(R) . Q^T BD(L2) Q (docs/math.md §5), i.e. A = m1 . m2^H.
 /// A: any directly addressable square Eigen matrix of float, double, complex<float> or
 /// complex<double> (float types are computed in double and rounded at the end). b must divide n;
 /// b = sqrt(n) is the paper's MM*. Throws ShapeError (A not square, b not dividing n) or

@@ -1,4 +1,4 @@
-// monarch: the backward pass of the Monarch multiply (spec §e), in PyTorch's complex convention.
+// monarch: the backward pass of the Monarch multiply (docs/math.md §3.2), in PyTorch's complex convention.
 //
 // For a batch Y = X M^T (rows y_b = M x_b) and dY = dL/dY:
 //   dX         = dY conj(M)                       rows M^H dy_b        (Monarch::adjoint().apply)
@@ -153,7 +153,7 @@ void factor_gradients(const Shape& sh, const T* w1, const T* w2, MatrixView<cons
     }
   });
 
-  // 3. Move through the channels u (spec §a.3): u = f*l + e on the w2 side, u = a*q + c on the w1
+  // 3. Move through the channels u (docs/math.md §2.2): u = f*l + e on the w2 side, u = a*q + c on the w1
   //    side. G_e[b,f] = H_a[b,c] and dH_a[b,c] = dG_e[b,f].
   const Index n_g = dw2 ? l : 0, n_dh = dw1 ? k : 0;
   exec.parallel_for(n_g + n_dh, [&](Index task) {
@@ -239,7 +239,7 @@ void factor_gradients(const Monarch<T>& M, const Eigen::MatrixBase<DX>& X, const
                            dw2 ? dw2->data() : nullptr, ws.scratch(), exec);
 }
 
-/// The backward of Y = X M^T (spec §e): given X (batch x cols()) and dY = dL/dY (batch x rows()),
+/// The backward of Y = X M^T (docs/math.md §3.2): given X (batch x cols()) and dY = dL/dY (batch x rows()),
 /// writes the requested gradients into `grads` (dX = dY conj(M), dw1, dw2; unrequested members are
 /// left untouched). PyTorch's convention: for a real loss L, dL = Re sum conj(grad) .* d(param).
 template <class T, class DX, class DdY, class Executor = SerialExecutor,

@@ -1,4 +1,4 @@
-// monarch: MonarchLinear, the authors' drop-in replacement for nn.Linear (spec §a.3, normative).
+// monarch: MonarchLinear, the authors' drop-in replacement for nn.Linear (docs/math.md §2.3, normative).
 //
 //   y = (M pad(x))[0 : out_features] + bias,    M = Pi(l,s) BD(blkdiag2) Pi(r,l) BD(blkdiag1)
 //
@@ -179,7 +179,7 @@ class MonarchLinear {
   // ---- backward ---------------------------------------------------------------------------------
 
   /// Given the forward input X (batch x in_features) and dY = dL/dY (batch x out_features), writes
-  /// the requested gradients into `grads` (PyTorch's complex convention, spec §e):
+  /// the requested gradients into `grads` (PyTorch's complex convention, docs/math.md §3.2):
   ///   input = dX (batch x in_features; the padded columns are dropped),
   ///   w1, w2 = d blkdiag1, d blkdiag2 (the truncated outputs contribute zero gradient),
   ///   bias   = sum over the batch of dY (only if the layer has a bias).

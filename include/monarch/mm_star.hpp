@@ -1,4 +1,4 @@
-// monarch: products M1 . M2^H of two Monarch matrices (the paper's class MM*, spec §c), stored as
+// monarch: products M1 . M2^H of two Monarch matrices (the paper's class MM*, docs/math.md §5), stored as
 // the three block-diagonal factors of
 //
 //   A = Q^T BD(L1) Q . BD(R) . Q^T BD(L2) Q,    Q = Pi(n/b, b),
@@ -25,9 +25,9 @@ struct MMStar {
   using DenseMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   using BatchMatrix = typename Monarch<T>::BatchMatrix;
 
-  BlockDiagonal<T> l1;  ///< L1: b blocks of n/b x n/b (the A_i of spec §c)
+  BlockDiagonal<T> l1;  ///< L1: b blocks of n/b x n/b (the A_i of docs/math.md §5)
   BlockDiagonal<T> r;   ///< R: n/b blocks of b x b, R_c[i,j] = D_ij[c,c]
-  BlockDiagonal<T> l2;  ///< L2: b blocks of n/b x n/b (the C_j of spec §c)
+  BlockDiagonal<T> l2;  ///< L2: b blocks of n/b x n/b (the C_j of docs/math.md §5)
   Monarch<T> m1;        ///< Monarch(w1 = R, w2 = L1)
   Monarch<T> m2;        ///< Monarch(w1 = identity, w2 = blockwise L2^H)
 
@@ -55,7 +55,7 @@ inline Shape mm_star_shape(Index n, Index b) {
   return Shape{n / b, b, b, b, n / b, n / b};
 }
 
-/// Assembles an MMStar from (L1, R, L2) of spec §c. Throws ShapeError unless L1 and L2 are
+/// Assembles an MMStar from (L1, R, L2) of docs/math.md §5. Throws ShapeError unless L1 and L2 are
 /// (b, n/b, n/b) and R is (n/b, b, b) for one n and b.
 template <class T>
 MMStar<T> mm_star_from_factors(BlockDiagonal<T> l1, BlockDiagonal<T> r, BlockDiagonal<T> l2) {

@@ -1,4 +1,4 @@
-// monarch: the Monarch matrix in the authors' exact layout (spec §a.3, normative):
+// monarch: the Monarch matrix in the authors' exact layout (docs/math.md §2, normative):
 //
 //   M = Pi(l,s) . BD(w2) . Pi(r,l) . BD(w1),    w1 : (k,q,p),  w2 : (l,s,r),  k*q = l*r
 //
@@ -93,7 +93,7 @@ class Monarch : public detail::BatchOperator<Monarch<T>, T> {
     checked_shape("Monarch::update");
   }
 
-  /// Parameters (= multiply-accumulates per input vector), spec §f.
+  /// Parameters (= multiply-accumulates per input vector), docs/math.md §7.
   Index num_params() const { return w1_.size() + w2_.size(); }
   /// Real floating-point operations per input vector: 2 per real MAC, 8 per complex MAC.
   double flops_per_vector() const { return (is_complex_v<T> ? 8.0 : 2.0) * double(num_params()); }

@@ -40,7 +40,7 @@ class Permutation {
     return p;
   }
 
-  /// Pi(a,b) of the spec (§0): view a length a*b vector as an a x b row-major matrix, transpose,
+  /// Pi(a,b) of docs/math.md §1.1: view a length a*b vector as an a x b row-major matrix, transpose,
   /// flatten: (Pi(a,b) v)[j*a + i] = v[i*b + j]. The paper's P_(b,n) is Pi(b, n/b), and its square
   /// Monarch permutation is P = Pi(m, m). Pi(a,b)^-1 = Pi(b,a).
   static Permutation transpose(Index a, Index b) {

@@ -1,4 +1,4 @@
-// monarch: projection of a dense matrix onto the Monarch matrices of a given Shape (spec §b, the
+// monarch: projection of a dense matrix onto the Monarch matrices of a given Shape (docs/math.md §4, the
 // paper's Algorithm 1 and Theorem 1, generalized to every shape the authors' operator accepts).
 //
 // What is computed. For every slice (e, a), 0 <= e < l, 0 <= a < k,

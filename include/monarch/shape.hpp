@@ -5,7 +5,7 @@
 //   constraint k*q = l*r = N (the intermediate length, one "channel" per index)
 //   M = Pi(l,s) . BD(w2) . Pi(r,l) . BD(w1)   is (l*s) x (k*p)
 //
-// See shared spec MONARCH.md §a.3; the factories reproduce the shapes the authors use.
+// See docs/math.md §2.3; the factories reproduce the shapes the authors use.
 #pragma once
 
 #include <cmath>
@@ -26,7 +26,7 @@ struct Shape {
   constexpr Index cols() const { return k * p; }
   /// Intermediate length N = k*q (= l*r for a valid shape).
   constexpr Index inner() const { return k * q; }
-  /// Parameters k*q*p + l*s*r; also the multiply-accumulates per input vector (spec §f).
+  /// Parameters k*q*p + l*s*r; also the multiply-accumulates per input vector (docs/math.md §7).
   constexpr Index num_params() const { return k * q * p + l * s * r; }
   /// Regular shapes (l | q) have exactly rank() = q/l channels in every (e,a) slice.
   constexpr bool is_regular() const { return l > 0 && q % l == 0; }
@@ -49,7 +49,7 @@ struct Shape {
   }
 
   /// The factor shapes of the authors' MonarchLinear(in_features, out_features, nblocks)
-  /// (spec §a.3 table). cols() may exceed in_features and rows() out_features: the layer
+  /// (docs/math.md §2.3 table). cols() may exceed in_features and rows() out_features: the layer
   /// zero-pads the input and keeps the first out_features outputs.
   static Shape monarch_linear(Index in_features, Index out_features, Index nblocks) {
     detail::require_shape(in_features > 0 && out_features > 0 && nblocks > 0,

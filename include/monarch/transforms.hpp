@@ -1,7 +1,7 @@
-// monarch: exact Monarch constructions of classical transforms (spec §d):
-//   * the DFT of size n = n1*n2 as an input permutation followed by one Monarch (§d.4),
-//   * Kronecker products A (x) B and the Sylvester-Hadamard matrix H_{2^t} (§d.3),
-//   * circulant (convolution) matrices as MM* factors (§d.5).
+// monarch: exact Monarch constructions of classical transforms (docs/math.md §6):
+//   * the DFT of size n = n1*n2 as an input permutation followed by one Monarch (docs/math.md §6.2),
+//   * Kronecker products A (x) B and the Sylvester-Hadamard matrix H_{2^t} (§6.1),
+//   * circulant (convolution) matrices as MM* factors (§6.3).
 // Twiddles are computed in long double from the exponent reduced mod n, so every factor entry is
 // correctly rounded to T regardless of n.
 #pragma once
@@ -54,7 +54,7 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> sylvester_hadamard(Index size) 
 
 }  // namespace detail
 
-/// The DFT of size n = n1*n2 as (P, M) with DFT x = M (P x) (spec §d.4): the 4-step split.
+/// The DFT of size n = n1*n2 as (P, M) with DFT x = M (P x) (docs/math.md §6.2): the 4-step split.
 template <class T>
 struct MonarchDft {
   using Complex = std::complex<T>;
@@ -119,7 +119,7 @@ MonarchDft<T> dft_as_monarch(Index n1, Index n2, Direction direction = Direction
   return MonarchDft<T>{Permutation(std::move(idx)), Monarch<C>(std::move(w1), std::move(w2))};
 }
 
-/// A (x) B as a Monarch (spec §d.3): A is s x k, B is q x p; w1 = k copies of B, w2 = q copies of
+/// A (x) B as a Monarch (docs/math.md §6.1): A is s x k, B is q x p; w1 = k copies of B, w2 = q copies of
 /// A, Shape (k, q, p | q, s, k), so M[t*q + e, a*p + d] = A[t,a] B[e,d].
 template <class DA, class DB>
 Monarch<typename DA::Scalar> kronecker_as_monarch(const Eigen::MatrixBase<DA>& A, const Eigen::MatrixBase<DB>& B) {
@@ -134,7 +134,7 @@ Monarch<typename DA::Scalar> kronecker_as_monarch(const Eigen::MatrixBase<DA>& A
 }
 
 /// The unnormalized Sylvester-Hadamard matrix H_n[i,j] = (-1)^popcount(i & j), n = 2^t, as the
-/// Monarch H_{2^ceil(t/2)} (x) H_{2^floor(t/2)} (the authors' split for odd t, spec §d.3).
+/// Monarch H_{2^ceil(t/2)} (x) H_{2^floor(t/2)} (the authors' split for odd t, docs/math.md §6.1).
 template <class T>
 Monarch<T> hadamard_as_monarch(Index n) {
   detail::static_assert_scalar<T>();
@@ -146,7 +146,7 @@ Monarch<T> hadamard_as_monarch(Index n) {
 }
 
 /// The circulant C[i,j] = h[(i - j) mod n] (C x = h circularly convolved with x), n = m*m, as an
-/// exact MM* product (spec §d.5): with the DFT factors (P, w1, w2) of n1 = n2 = m and lambda = DFT h,
+/// exact MM* product (docs/math.md §6.3): with the DFT factors (P, w1, w2) of n1 = n2 = m and lambda = DFT h,
 ///   L1 blocks w1[c]^H / n,   R_e = w2[e]^H diag(lambda[t*m + e])_t w2[e],   L2 blocks w1[c].
 /// The factors are complex even for real h. Throws ShapeError unless n is a perfect square and
 /// ValueError for non-finite h.

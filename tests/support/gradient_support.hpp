@@ -1,4 +1,4 @@
-// Test helpers for the backward pass: the dense chain rule through the channel form of spec §a.3
+// Test helpers for the backward pass: the dense chain rule through the channel form of docs/math.md §2.2
 // (independent of the library's backward), the real-part loss used by the finite-difference
 // checks, and the one finite-difference tolerance rule.
 #pragma once
@@ -33,7 +33,7 @@ struct DenseGradients {
 
 /// The dense chain rule for Y = X M^T with dY = dL/dY (PyTorch convention):
 ///   dX = dY conj(M),  dM = dY^T conj(X)  (dM[i,j] = sum_b dY[b,i] conj(X[b,j])),
-/// and, from M[t*l+e, a*p+d] = sum_{u in U(e,a)} w2[e,t,u div l] w1[a,u mod q,d] (spec §a.3),
+/// and, from M[t*l+e, a*p+d] = sum_{u in U(e,a)} w2[e,t,u div l] w1[a,u mod q,d] (docs/math.md §2.2),
 ///   dw2[e,t,f] = sum_d dM[t*l+e, a*p+d] conj(w1[a,c,d]),
 ///   dw1[a,c,d] = sum_t dM[t*l+e, a*p+d] conj(w2[e,t,f])
 /// for the one channel u = f*l + e = a*q + c that links w2[e,:,f] and w1[a,c,:]. Every w2 column

@@ -1,5 +1,5 @@
 // Test helpers shared by every suite: the scalar list, the one tolerance rule, independent dense
-// references built entry by entry from the spec's definitions, and the shape families.
+// references built entry by entry from the definitions in docs/math.md, and the shape families.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -86,7 +86,7 @@ Matrix random_matrix(Index rows, Index cols, std::uint64_t seed) {
   return m;
 }
 
-/// Dense M built entry by entry from the channel expansion of spec §a.3 (independent of the
+/// Dense M built entry by entry from the channel expansion of docs/math.md §2.2 (independent of the
 /// library's multiply): channel u sits at (e,f) = (u mod l, u div l) on the w2 side and at
 /// (a,c) = (u div q, u mod q) on the w1 side and adds w2[e,t,f] w1[a,c,d] to M[t*l+e, a*p+d].
 template <class T>
@@ -104,7 +104,7 @@ Dense<wider_t<T>> dense_from_channels(const BlockDiagonal<T>& w1, const BlockDia
   return M;
 }
 
-/// Dense Pi(a,b) from its definition (spec §0): Pi[j*a + i, i*b + j] = 1.
+/// Dense Pi(a,b) from its definition (docs/math.md §1.1): Pi[j*a + i, i*b + j] = 1.
 template <class W>
 Dense<W> dense_transpose_permutation(Index a, Index b) {
   Dense<W> P = Dense<W>::Zero(a * b, a * b);
@@ -113,7 +113,7 @@ Dense<W> dense_transpose_permutation(Index a, Index b) {
   return P;
 }
 
-/// Dense BD(w) from its definition (spec §0): BD[t*rho + i, t*gamma + j] = w[t,i,j].
+/// Dense BD(w) from its definition (docs/math.md §1.2): BD[t*rho + i, t*gamma + j] = w[t,i,j].
 template <class T>
 Dense<wider_t<T>> dense_block_diagonal(const BlockDiagonal<T>& w) {
   using W = wider_t<T>;
@@ -125,7 +125,7 @@ Dense<wider_t<T>> dense_block_diagonal(const BlockDiagonal<T>& w) {
   return D;
 }
 
-/// Dense M as the explicit product Pi(l,s) BD(w2) Pi(r,l) BD(w1) of the spec's definition.
+/// Dense M as the explicit product Pi(l,s) BD(w2) Pi(r,l) BD(w1) of docs/math.md §2.1.
 template <class T>
 Dense<wider_t<T>> dense_from_product(const BlockDiagonal<T>& w1, const BlockDiagonal<T>& w2) {
   using W = wider_t<T>;

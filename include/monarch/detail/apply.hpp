@@ -1,6 +1,6 @@
 // monarch::detail: the one internal entry for both Monarch multiplies. Shapes were validated by
 // the public API; from here on only pointers, strides and the (packed) factor arrays are seen.
-// kernels::plan_kernels() picks the path; every path computes the same spec §a.3 / §e loops.
+// kernels::plan_kernels() picks the path; every path computes the same docs/math.md §2.1 / §3.1 loops.
 #pragma once
 
 #include <cassert>

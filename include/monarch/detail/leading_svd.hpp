@@ -1,4 +1,4 @@
-// monarch::detail: truncated SVDs of one small dense slice, for the projection (spec §b).
+// monarch::detail: truncated SVDs of one small dense slice, for the projection (docs/math.md §4).
 //
 // Two routes to the c leading singular triples of an m x n matrix S (m >= n):
 //  * full_truncated_svd: Eigen's BDCSVD of S, truncated. Always right, O(m n^2) with a large

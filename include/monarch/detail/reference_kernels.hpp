@@ -1,4 +1,4 @@
-// monarch::detail: the reference Monarch multiply, spec §a.3 and §e written as loops with both
+// monarch::detail: the reference Monarch multiply, docs/math.md §2.1 and §3.1 written as loops with both
 // permutations folded into the indexing. Obviously correct, not fast: the kernels of the fast
 // path are checked against it.
 #pragma once

@@ -1,7 +1,7 @@
 // monarch::io: the authors' MonarchLinear state_dict (tensors blkdiag1, blkdiag2, bias) as a
 // directory of .npy files or one .safetensors file.
 //
-//   blkdiag1 : (k, q, p)   w1, the paper's R (spec §a.3)
+//   blkdiag1 : (k, q, p)   w1, the paper's R (docs/math.md §2.1)
 //   blkdiag2 : (l, s, r)   w2, the paper's L, with k*q == l*r
 //   bias     : (out_features,), optional
 #pragma once

@@ -1,5 +1,5 @@
-// monarch::detail::kernels: the fused two-stage Monarch multiply (spec §a.3) and its adjoint
-// (spec §e), built from the micro-kernels of micro_kernels.hpp.
+// monarch::detail::kernels: the fused two-stage Monarch multiply (docs/math.md §2.1) and its adjoint
+// (docs/math.md §3.1), built from the micro-kernels of micro_kernels.hpp.
 //
 // A batch tile of rows runs the first stage into an intermediate tile H (rows x N in the natural
 // channel order u = a*q + c, row stride intermediate_row_stride) and the second stage from it
@@ -172,7 +172,7 @@ void run_lanes_units(const StageCall<typename V::Scalar>& st, Index u0, Index u1
     const auto* P = pk.data.data() + g * pk.group_stride;
     // Row tiles outer: one row tile's strided H columns (MR x K lines, 24 KiB at n = 4096 f32)
     // stay in L1 while the group's weight tiles stream past from L2. J outer re-read the whole
-    // batch tile's H (48 KiB, all of L1) for every weight tile and ran ~20% slower.
+    // batch tile's H (48 KiB, all of L1) for every weight tile.
     for_row_tiles<MR>(rows, [&](auto mr, Index i, int m) {
       for (Index J = 0; J * NT < pk.NJ; ++J) {
         const int nt = static_cast<int>(std::min<Index>(NT, pk.NJ - J * NT));
@@ -261,8 +261,8 @@ Index fused_workspace_size(const Shape& sh, Index batch, Index batch_tile, Index
 /// thread every call (OpenMP's static schedule), a core then rewrites output lines it already
 /// holds. The rest is claimed one tile at a time from the shared counter, walking the regions in
 /// turn (claim c is the c / slots-th unowned tile of region c % slots), so a faster core takes
-/// more and tiles running at once lie a region apart: adjacent tiles on two cores ran ~15% slower
-/// (square n = 1024 f32).
+/// more and tiles running at once lie a region apart: two cores on adjacent tiles slow each
+/// other down (kSlotGapBytes).
 template <class RunTile>
 void run_slot_tiles(Index slot, Index slots, Index tiles, std::atomic<Index>& next_claim, RunTile&& run_tile) {
   const Index region = ceil_div(tiles, slots), owned = owned_tiles(region), unowned = region - owned;

@@ -29,7 +29,7 @@ constexpr int lanczos_step_vectors() {
   return VecFor<T, P>::registers >= 32 ? 8 : 4;
 }
 /// 0 (use the Eigen step) for complex scalars, and on the portable path, where these kernels
-/// measured slower than Eigen's (a generic x86-64 build has 16 SSE registers for 2 x 4 vectors).
+/// run slower than Eigen's (a generic x86-64 build has 16 SSE registers for 2 x 4 vectors).
 template <class T, KernelPath P>
 constexpr Index lanczos_step_max_size() {
   if (is_complex_v<T> || P == KernelPath::portable || P == KernelPath::reference) return 0;

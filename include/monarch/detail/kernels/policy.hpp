@@ -85,9 +85,8 @@ constexpr Index intermediate_row_stride(Index N) {
 }
 
 /// Bytes of intermediate per tile: about two L1s. Where the tile fits (n = 1024 f32: 24 rows,
-/// 96 KiB) the w2 stage reads much of it while it is still in L1 (Zen 5, 48 KiB L1, 1 MiB L2:
-/// n = 1024 batch 4096 at 60 rows was 24-29% slower than at 12 or 24; f64 at batch 64, 32 rows
-/// were 6% slower than 12). Where it cannot, the weights decide (kL2WeightBytes).
+/// 96 KiB) the w2 stage reads much of it while it is still in L1; a larger tile has left L1 by the
+/// time the w2 stage reads it. Where it cannot fit, the weights decide (kL2WeightBytes).
 inline constexpr Index kTileIntermediateBytes = 96 * 1024;
 /// kMaxBatchTile bounds the size rules (and is the wide blocks' tile); one tile per worker
 /// (kOneTilePerWorkerBytes) may exceed it where rows are narrow.
@@ -111,8 +110,8 @@ inline Index busiest_slot_rows(Index batch, Index tile, Index workers) {
 /// of 256 (MonarchLinear n = 4096, batch 1040) leave one core idle while the other runs the last
 /// tile. Candidates are the multiples of kTileRowMultiple below `tile` (22 tiles of 12 rows) and
 /// the smallest tile that needs no more rounds of the slots (6 tiles of 174), none below `min_tile`;
-/// the fewest rows win, then a multiple of kTileRowMultiple, then the larger tile. The register-
-/// tile tail matters: at n = 1024, 12-row tiles gave 1.90x on two threads, 22-row ones 1.71x.
+/// the fewest rows win, then a multiple of kTileRowMultiple, then the larger tile: a tile that is
+/// not a multiple of the register tile runs a slow register-tile tail in every tile.
 /// Unchanged for one worker or one tile.
 inline Index balanced_batch_tile(Index batch, Index tile, Index workers, Index min_tile) {
   const Index tiles = ceil_div(batch, tile), slots = fused_slots(tiles, workers);
@@ -132,54 +131,48 @@ inline Index balanced_batch_tile(Index batch, Index tile, Index workers, Index m
 }
 
 /// Tiles of its region (of ceil(tiles / slots)) that a slot runs before the others may take them:
-/// three quarters. Fixed tiles keep each core on the same rows every call (a 2-thread square
-/// n = 1024 f32 call ran ~4% faster than with every tile shared); the shared quarter absorbs a
-/// core running up to ~40% slower, which this machine's host sometimes does for minutes.
+/// three quarters. Fixed tiles keep each core on the same rows, and so on the same cached data,
+/// every call; the shared quarter absorbs a core that runs slower than the others for a while
+/// (a shared or throttled core).
 inline Index owned_tiles(Index region) { return region * 3 / 4; }
 
-/// Gap between the intermediates of tile slots running at once. Two cores working on
-/// intermediates less than ~64 KiB apart each ran ~30% slower (Zen 5, square n = 1024 f32 on two
-/// threads: 1.45x the one-thread rate with adjacent slots, 1.75x with a 32 KiB gap, 2.1x with
-/// 64 KiB and more; serial runs do not care where the slot lies). The gap is never touched.
+/// Gap between the intermediates of tile slots running at once: two cores writing intermediates
+/// close together slow each other down (the hardware prefetchers of one core run into the other's
+/// lines), and the loss disappears from about 64 KiB apart; serial runs do not care where the
+/// slot lies. The gap is never touched.
 inline constexpr Index kSlotGapBytes = 64 * 1024;
 
 /// Blocks whose weights exceed this many bytes are streamed from L3 once per tile; such shapes
-/// use at least kLargeBlockTile rows so each streamed weight is reused enough (measured on
-/// MonarchLinear 4096, nblocks 4: tile 60 is ~1.7x faster than the L2 rule's 12).
+/// use at least kLargeBlockTile rows so each streamed weight is reused across more rows.
 inline constexpr Index kLargeBlockBytes = 256 * 1024, kLargeBlockTile = 60;
 
 /// Blocks at least this large on every side take kMaxBatchTile rows: each weight panel the
 /// kernel streams from L3 (K x 256 bytes on AVX-512, 256 KiB and more) then serves 256 rows. The
 /// tile's intermediate (4 MiB at n = 4096 f32) no longer fits L2, which costs less than the
-/// weight traffic saved. MonarchLinear n = 4096, nblocks 4, one thread (Intel Xeon, 2 MiB L2,
-/// 2026-12-07): f32 60 / 120 / 192 / 256 / 384 rows gave 59-67 / 77-81 / 90-99 / 99-103 /
-/// 101-102 GFLOP/s at batch 256-4096, f64 31-33 at 60 and 40 at 256. MonarchLinear 1024 -> 4096
-/// (blocks of 256 x 256 and 1024 x 256) is the opposite: f64 15.5 ms at 60 rows, 19.3 at 256.
+/// weight traffic saved. Blocks narrow on any side (MonarchLinear 1024 -> 4096: 256 x 256 and
+/// 1024 x 256) are the opposite: their panels are cheap to stream again, and the spilled
+/// intermediate costs more than the reuse gains.
 inline constexpr Index kWideBlockSide = 1024;
 
 /// Weights (both factors) beyond this many bytes do not stay in L2 beside a tile's data and are
-/// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows. Square
-/// n = 4096 (2 MiB f32, 4 MiB f64): 24 rows ran 8-25% faster than 12 at batch 16-1024 in f32 and
-/// f64 (2026-12-07), 32 about as fast as 24, and 36 or 48 10-17% slower at batch 4096.
+/// streamed from L3 once per tile; such shapes use at least kStreamedWeightTile rows, so each
+/// streamed weight serves twice the rows of the smallest tile. Much larger tiles lose again: their
+/// intermediate no longer stays in the cache between the two stages.
 inline constexpr Index kL2WeightBytes = 1024 * 1024, kStreamedWeightTile = 24;
 
 /// Where the weights are streamed but no block is large, a batch whose share per worker holds at
 /// most this much intermediate (an L2; counted without the row padding) runs as one tile per
 /// worker: each worker then usually streams the weights once per call instead of once per 24
-/// rows. Against the 24-row tiles (Intel Xeon, 2026-12-07; interleaved A/B in
-/// docs/performance.md): square n = 4096 f32 batch 32 / 64 / 128 16% / 10-16% / 11% faster, f64
-/// batch 32 / 64 16% / 14%; MonarchLinear n = 1024, nblocks 4 (blocks of 256) f32 batch 64-512
-/// 13-25% faster, 24% on two threads at batch 256. Beyond 2 MiB it stopped paying: square
-/// n = 4096 f64 in one 128-row tile (4 MiB) was 5-12% slower. Large blocks keep their own tile:
-/// one tile of 256 rows was 8-11% slower for MonarchLinear 1024 -> 4096 f32 and 27-35% for
-/// MonarchLinear n = 1024 f64 (blocks of 512 KiB).
+/// rows. Beyond an L2 the share's intermediate spills, which costs more than the weight traffic
+/// saved. Large blocks keep their own tile: their weights already serve kLargeBlockTile rows per
+/// tile, and one large tile spills the intermediate (docs/performance.md §1.5).
 inline constexpr Index kOneTilePerWorkerBytes = 2 * 1024 * 1024;
 
 /// The most intermediate a tile holds (counted without the row padding), whatever the rules above
 /// ask, the streamed-weight and large-block minimums included, but never below kMinBatchTile rows:
 /// it bounds the workspace each concurrent tile reserves. Wide layers would otherwise take 256
-/// rows of any width (MonarchLinear n = 65536, nblocks 4: 64 MiB per slot in f32); no shape
-/// measured above reaches it (MonarchLinear n = 4096 f64 at 256 rows holds 8 MiB).
+/// rows of any width (MonarchLinear n = 65536, nblocks 4: 64 MiB per slot in f32); the shapes the
+/// rules above were set for stay below it (MonarchLinear n = 4096 f64 at 256 rows holds 8 MiB).
 inline constexpr Index kMaxTileIntermediateBytes = 16 * 1024 * 1024;
 static_assert(kOneTilePerWorkerBytes <= kMaxTileIntermediateBytes, "the cap must not cut a worker's share");
 
@@ -208,8 +201,8 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers, const Kerne
     if (streamed && block_bytes <= kLargeBlockBytes && share <= kOneTilePerWorkerBytes / row_bytes)
       tile = std::max(tile, share);
     tile = std::min(tile, std::max(kMinBatchTile, kMaxTileIntermediateBytes / row_bytes));
-    // Balancing may halve the tile, but not below the streamed-weight minimum (square n = 4096
-    // at 12 rows: 8-25% slower per row than 24).
+    // Balancing may halve the tile, but not below the streamed-weight minimum (each streamed
+    // weight must still serve enough rows).
     const Index min_tile = std::max((tile + 1) / 2, streamed ? kStreamedWeightTile : kMinBatchTile);
     plan.batch_tile = batch > 0 ? balanced_batch_tile(batch, tile, workers, min_tile) : tile;
   }
@@ -220,12 +213,9 @@ KernelPlan plan_kernels(const Shape& sh, Index batch, Index workers, const Kerne
 /// without first reading each line into the caches, and without evicting the weights. Only
 /// whole aligned AVX-512 vectors are (V::store_nontemporal): the lanes kernel's output and the
 /// adjoint's w1 stage, not the stride-l stores of a few w2 blocks (forward MonarchLinear with
-/// nblocks 4). Non-temporal / normal time, one thread (Intel Xeon, 2026-12-07; the benchmark
-/// rewrites one output, which normal stores keep in L3 when it fits):
-///   16 MiB and more: 0.76-0.83 (square n = 4096 f32 batch 1024, 4096; f64 1024, 4096),
-///                    0.87 (n = 1024 f32 batch 4096), 0.62 (f64 batch 4096)
-///   8 MiB:  0.85 (n = 4096 f64 batch 256), 1.12 (n = 1024 f64 batch 1024)
-///   1-4 MiB: 1.03-1.16 (n = 4096 f32 batch 64, 256; n = 1024 f32 batch 256, 1024; f64 256)
+/// nblocks 4). An output that fits in L3 is better written normally (a caller that reads it next
+/// finds it in cache); one of 16 MiB and more cannot stay there, and streaming it saves reading
+/// every line before it is overwritten. Between the two the gain depends on the shape.
 inline constexpr Index kNonTemporalOutputBytes = 16 * 1024 * 1024;
 
 /// Whether a call writing `batch` rows of `out_cols` values of T stores them non-temporally.
@@ -254,7 +244,7 @@ struct RegisterTiles {
 /// Lanes kernel for the w2 stage when at least half of a vector's lanes hold blocks (l >= W/2;
 /// below, the broadcast kernel with a strided store wastes fewer lanes) and one packed weight
 /// tile (K x NT x W values) stays in L1; larger blocks stream better through the broadcast
-/// kernel (measured: f64 MonarchLinear nblocks 4 was 3x slower on lanes).
+/// kernel, whose weight panels are read once per register tile rather than re-read from L2.
 inline constexpr Index kLanesTileBytes = 16 * 1024;
 template <int W>
 constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) {
@@ -262,15 +252,13 @@ constexpr bool use_lanes(Index nblocks_w2, Index K, int NT, Index scalar_bytes) 
 }
 
 /// The broadcast kernel's strided (c_cs != 1) stores are scalar: a 6-row tile of the forward w2
-/// stage with l = 4 writes 6 x 16 lines that are rarely in cache, and the store buffer stalled on
-/// them (that stage of MonarchLinear n = 4096, nblocks 4 ran 12% faster with contiguous stores).
+/// stage with l = 4 writes 6 x 16 lines that are rarely in cache, and the store buffer stalls on
+/// their misses.
 /// Tiles of the call's output with at least this many steps of k and a column stride below a
 /// line (the stride-l stores of the forward w2 stage; not column-major outputs, where every
 /// element is a line of its own) prefetch those lines before their k loop, long enough before
-/// the stores to hide the misses. MonarchLinear nblocks 4, one thread, batch 1024 (Intel Xeon,
-/// 2026-12-07): 1024 -> 4096 10% faster in f32 and f64, n = 4096 4%, n = 1024 and batch 16
-/// unchanged. The adjoint's stride-l stores into the intermediate, which is in cache, gained
-/// nothing (n = 4096) or lost up to 5% (n = 1024), so they are not prefetched.
+/// the stores to hide the misses. The adjoint's stride-l stores go into the intermediate, which
+/// is already in cache: a prefetch there only costs issue slots, so they are not prefetched.
 inline constexpr Index kPrefetchStridedStoreDepth = 64;
 
 /// Forward multiplies whose w2 stage runs the broadcast kernel read its operand H[b, f*l + e] with
@@ -278,11 +266,9 @@ inline constexpr Index kPrefetchStridedStoreDepth = 64;
 /// than L1 once a row exceeds kStridedRowBytes, while the weight panel streams from L2 beside it. Where l
 /// divides q, the w1 stage is instead packed as k*l sub-blocks, one per block a and residue
 /// e = c mod l, and stores the intermediate permuted, H'[b, e*r + f]; the w2 stage then reads it
-/// contiguously. Sub-blocks of whole widest panels (4 vectors) keep stage 1's FLOPs useful.
-/// MonarchLinear nblocks 4, one thread, batch 1024 (Intel Xeon, 48 KiB L1, 2026-12-07):
-/// n = 4096 +10% f32, +30% f64 (43 -> 56 GFLOP/s); n = 3072 +0-5%; n = 2048 +0% f32, +4% f64;
-/// n = 768 (48-column sub-blocks, a padded panel) -18% f32. Returns the sub-blocks per block (1:
-/// no split).
+/// contiguously. Sub-blocks of whole widest panels (4 vectors) keep stage 1's FLOPs useful: a
+/// narrower sub-block pads its panel and wastes more than the contiguous reads save. Returns the
+/// sub-blocks per block (1: no split).
 inline constexpr Index kStridedRowBytes = 8 * 1024;
 template <int W>
 constexpr Index w1_residue_splits(const Shape& sh, bool w2_lanes, Index scalar_bytes) {
