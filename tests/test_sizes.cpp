@@ -126,9 +126,6 @@ TEST(Views, NullData) {
   EXPECT_THROW(M.apply(row_major_view<const float>(y.data(), 2, 4), MatrixView<float>{nullptr, 2, 4, 4, 1}), ValueError);
   // An empty batch may have null data.
   EXPECT_NO_THROW(M.apply(MatrixView<const float>{nullptr, 0, 4, 4, 1}, MatrixView<float>{nullptr, 0, 4, 4, 1}));
-  const float one = 1.0f;
-  EXPECT_THROW(BlockDiagonal<float>::from_data(2, 3, 4, nullptr), ValueError);
-  EXPECT_NO_THROW(BlockDiagonal<float>::from_data(1, 1, 1, &one));
 }
 
 /// Every element offset of a view that starts `base` elements after the origin, sorted.
