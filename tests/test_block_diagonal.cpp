@@ -48,6 +48,7 @@ TYPED_TEST(BlockDiagonalTest, BadInput) {
   EXPECT_THROW(w.block(2), ShapeError);
   EXPECT_THROW(w.block(-1), ShapeError);
   EXPECT_THROW(w.apply(random_matrix<T>(2, 7, 1)), ShapeError);
+  EXPECT_THROW(BlockDiagonal<T>::from_data(2, 3, 4, nullptr), ValueError);
 }
 
 }  // namespace

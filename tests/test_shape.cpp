@@ -1,4 +1,6 @@
 // Shape: extents, validation and the factories that reproduce the authors' shapes (docs/math.md §2.3).
+#include <limits>
+
 #include "support/test_support.hpp"
 
 namespace monarch::test {
@@ -64,6 +66,23 @@ TEST(Shape, ProjectionDefaultPicksAuthorsSizes) {
     EXPECT_EQ(sh.rank(), 1);
     EXPECT_GE(sh.k, sh.l);
   }
+}
+
+TEST(Shape, ProjectionDefaultAtTheTopOfIndex) {
+  // The largest n whose n x n matrix has an Index size, and the largest square below it: the
+  // integer square root and the divisor search must not overflow there.
+  EXPECT_EQ(Shape::projection_default(3037000499), (Shape{233615423, 13, 13, 13, 233615423, 233615423}));
+  EXPECT_EQ(Shape::projection_default(Index(55108) * 55108), Shape::square(55108));
+  EXPECT_THROW(Shape::projection_default(3037000500), ShapeError);  // n*n overflows
+  EXPECT_THROW(Shape::projection_default(std::numeric_limits<Index>::max()), ShapeError);
+}
+
+TEST(Shape, MonarchLinearPaddingAtTheTopOfIndex) {
+  // ceil(in / b) without in + b - 1: the block sizes are exact up to the largest Index.
+  const Index top = std::numeric_limits<Index>::max();
+  EXPECT_EQ(Shape::monarch_linear(top - 7, 4, 4), (Shape{4, 1, (Index(1) << 61) - 2, 4, 1, 1}));
+  EXPECT_THROW(Shape::monarch_linear(top, 1, top), ShapeError);  // parameters top + top
+  EXPECT_THROW(Shape::monarch_linear(top, top, 2), ShapeError);
 }
 
 }  // namespace

@@ -39,14 +39,19 @@ class BlockDiagonal {
     detail::require_shape(nblocks > 0 && block_rows > 0 && block_cols > 0,
                           "BlockDiagonal: extents must be positive, given (nblocks, block_rows, block_cols) = (",
                           nblocks, ", ", block_rows, ", ", block_cols, ")");
-    data_.assign(static_cast<std::size_t>(nblocks * block_rows * block_cols), T(0));
+    // size() bounds rows() and cols(), so one check covers every extent product of the factor.
+    data_.assign(static_cast<std::size_t>(detail::checked_product("BlockDiagonal", nblocks, block_rows, block_cols)),
+                 T(0));
   }
 
   /// Copies size() = nblocks*block_rows*block_cols values laid out as (nblocks, block_rows,
-  /// block_cols) row-major, e.g. a PyTorch tensor's storage.
+  /// block_cols) row-major, e.g. a PyTorch tensor's storage. Throws ValueError for null `values`.
   static BlockDiagonal from_data(Index nblocks, Index block_rows, Index block_cols, const T* values) {
+    detail::require_value(values != nullptr, "BlockDiagonal::from_data: values is null, expected ", nblocks, " x ",
+                          block_rows, " x ", block_cols, " values");
     BlockDiagonal w(nblocks, block_rows, block_cols);
-    std::memcpy(w.data(), values, sizeof(T) * static_cast<std::size_t>(w.size()));
+    // Tested again: GCC's -Wnonnull cannot see that the check above throws.
+    if (values != nullptr) std::memcpy(w.data(), values, sizeof(T) * static_cast<std::size_t>(w.size()));
     return w;
   }
 
@@ -109,6 +114,7 @@ class BlockDiagonal {
 
   /// The dense rows() x cols() matrix.
   DenseMatrix to_dense() const {
+    detail::checked_product("BlockDiagonal::to_dense", rows(), cols());
     DenseMatrix d = DenseMatrix::Zero(rows(), cols());
     for (Index t = 0; t < nblocks_; ++t)
       d.block(t * block_rows_, t * block_cols_, block_rows_, block_cols_) = block(t);

@@ -105,6 +105,7 @@ class Monarch : public detail::BatchOperator<Monarch<T>, T> {
 
   /// The dense rows() x cols() matrix (the multiply applied to the identity).
   DenseMatrix to_dense() const {
+    detail::checked_product("Monarch::to_dense", rows() + cols(), cols());  // the identity and the result
     const BatchMatrix eye = BatchMatrix::Identity(cols(), cols());
     // Row j of eye * M^T is column j of M.
     return this->apply(eye).transpose();
@@ -161,6 +162,8 @@ class Monarch : public detail::BatchOperator<Monarch<T>, T> {
 
   static void check_batch(const char* where, const MatrixView<const T>& in, const MatrixView<T>& out, Index in_len,
                           Index out_len) {
+    detail::check_view(where, "input", in);
+    detail::check_output_view(where, "output", out);
     detail::require_shape(in.cols == in_len, where, ": input has ", in.cols, " columns, expected ", in_len);
     detail::require_shape(out.cols == out_len && out.rows == in.rows, where, ": output is ", out.rows, " x ",
                           out.cols, ", expected ", in.rows, " x ", out_len);

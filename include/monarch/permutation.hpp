@@ -46,10 +46,11 @@ class Permutation {
   static Permutation transpose(Index a, Index b) {
     detail::require_shape(a > 0 && b > 0, "Permutation::transpose: a and b must be positive, given a = ",
                           a, ", b = ", b);
+    const Index n = detail::checked_product("Permutation::transpose", a, b);
     Permutation p;
-    p.perm_.resize(static_cast<std::size_t>(a * b));
-    for (Index i = 0; i < a; ++i)
-      for (Index j = 0; j < b; ++j) p.perm_[static_cast<std::size_t>(j * a + i)] = i * b + j;
+    p.perm_.resize(static_cast<std::size_t>(n));
+    // One loop over v = i*b + j bounded by n: every index below is < n, visibly to the compiler.
+    for (Index v = 0; v < n; ++v) p.perm_[static_cast<std::size_t>((v % b) * a + v / b)] = v;
     return p;
   }
 
@@ -114,6 +115,7 @@ class Permutation {
   /// The dense size() x size() matrix with P[i, perm[i]] = 1.
   template <class T = double>
   Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> to_dense() const {
+    detail::checked_product("Permutation::to_dense", size(), size());
     Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> d = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::Zero(size(), size());
     for (Index i = 0; i < size(); ++i) d(i, perm_[static_cast<std::size_t>(i)]) = T(1);
     return d;

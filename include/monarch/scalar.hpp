@@ -4,7 +4,13 @@
 #include <cmath>
 #include <complex>
 #include <cstddef>
+#include <initializer_list>
+#include <limits>
+#include <sstream>
 #include <type_traits>
+#include <utility>
+
+#include "errors.hpp"
 
 namespace monarch {
 
@@ -12,8 +18,42 @@ namespace monarch {
 using Index = std::ptrdiff_t;
 
 namespace detail {
-/// ceil(a / b) for a >= 0 and b > 0: tiles, panels and blocks needed to cover a values.
-constexpr Index ceil_div(Index a, Index b) { return (a + b - 1) / b; }
+/// ceil(a / b) for a >= 0 and b > 0: tiles, panels and blocks needed to cover a values. Written
+/// without a + b - 1, which overflows for a near the largest Index.
+constexpr Index ceil_div(Index a, Index b) { return a / b + (a % b != 0 ? 1 : 0); }
+
+/// Sets `product` to the product of `sizes` and returns true when every size is >= 0 and the
+/// product fits in Index (a zero size makes it 0 whatever the others are).
+inline bool product_fits(std::initializer_list<Index> sizes, Index& product) {
+  product = 1;
+  for (const Index v : sizes)
+    if (v < 0) return false;
+  for (const Index v : sizes)
+    if (v == 0) return product = 0, true;
+  for (const Index v : sizes) {
+    if (product > std::numeric_limits<Index>::max() / v) return false;
+    product *= v;
+  }
+  return true;
+}
+
+/// The product of sizes (extents, counts, strides), checked: every product of sizes that sizes an
+/// allocation or bounds a loop goes through here, so none can wrap. Throws ShapeError naming the
+/// sizes when one is negative or the product does not fit in Index.
+template <class... Rest>
+Index checked_product(const char* where, Index a, Index b, Rest... rest) {
+  static_assert((std::is_integral_v<Rest> && ...), "checked_product takes integer sizes");
+  const std::initializer_list<Index> sizes = {a, b, static_cast<Index>(rest)...};
+  Index product = 0;
+  if (!product_fits(sizes, product)) {
+    std::ostringstream factors;
+    const char* sep = "";
+    for (const Index v : sizes) factors << std::exchange(sep, " * ") << v;
+    throw ShapeError(concat(where, ": the size ", factors.str(), " does not fit in Index (sizes must be >= 0 ",
+                            "and their product at most ", std::numeric_limits<Index>::max(), ")"));
+  }
+  return product;
+}
 }  // namespace detail
 
 template <class T>

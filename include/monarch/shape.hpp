@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <ostream>
 
 #include "errors.hpp"
@@ -33,12 +34,18 @@ struct Shape {
   /// Slice rank rho = q/l of a regular shape; 0 for an irregular one.
   constexpr Index rank() const { return is_regular() ? q / l : 0; }
 
-  /// Throws ShapeError unless every extent is positive and k*q == l*r.
+  /// Throws ShapeError unless every extent is positive, k*q == l*r, and every size derived from
+  /// the shape (rows(), cols(), inner(), the factor sizes k*q*p and l*s*r and num_params()) fits
+  /// in Index: after validate() none of the accessors above can overflow.
   void validate(const char* where = "Shape") const {
     detail::require_shape(k > 0 && q > 0 && p > 0 && l > 0 && s > 0 && r > 0, where,
                           ": every extent must be positive, given ", *this);
+    // k*q*p bounds k*q and k*p, and l*s*r bounds l*r and l*s, since every extent is >= 1.
+    const Index w1 = detail::checked_product(where, k, q, p), w2 = detail::checked_product(where, l, s, r);
     detail::require_shape(k * q == l * r, where, ": k*q must equal l*r, given ", *this, " with k*q = ",
                           k * q, " and l*r = ", l * r);
+    detail::require_shape(w1 <= std::numeric_limits<Index>::max() - w2, where, ": the parameter count ", w1,
+                          " + ", w2, " of ", *this, " does not fit in Index");
   }
 
   /// The paper's square Monarch, n = m*m: w1 (m,m,m), w2 (m,m,m).
@@ -58,8 +65,11 @@ struct Shape {
     const Index b = nblocks;
     const Index in_blk = detail::ceil_div(in_features, b);    // I = ceil(in / b)
     const Index out_blk = detail::ceil_div(out_features, b);  // O = ceil(out / b)
-    if (b * in_blk < b * out_blk) return Shape{b, in_blk, in_blk, b, out_blk, in_blk};
-    return Shape{b, out_blk, in_blk, b, out_blk, out_blk};
+    // The authors compare b*I < b*O; with b > 0 that is I < O, without the product.
+    const Shape sh = in_blk < out_blk ? Shape{b, in_blk, in_blk, b, out_blk, in_blk}
+                                      : Shape{b, out_blk, in_blk, b, out_blk, out_blk};
+    sh.validate("Shape::monarch_linear");
+    return sh;
   }
 
   /// The shapes of the authors' einsum projection of an (out x in) matrix with nblocks1 = K
@@ -73,17 +83,24 @@ struct Shape {
                           " must divide in = ", in);
     detail::require_shape(out % nblocks2 == 0, "Shape::einsum: nblocks2 = ", nblocks2,
                           " must divide out = ", out);
-    return Shape{nblocks1, rho * nblocks2, in / nblocks1, nblocks2, out / nblocks2, nblocks1 * rho};
+    const Shape sh{nblocks1, detail::checked_product("Shape::einsum", rho, nblocks2), in / nblocks1, nblocks2,
+                   out / nblocks2, detail::checked_product("Shape::einsum", nblocks1, rho)};
+    sh.validate("Shape::einsum");
+    return sh;
   }
 
   /// The authors' default for projecting a square n x n matrix (`blockdiag_butterfly_project`,
   /// sizes = (n/i, i) with i the largest divisor of n that is <= sqrt(n)): w1 (K, J, n/K),
-  /// w2 (J, n/J, K) with J = i and K = n/i. For n = m*m this is square(m).
+  /// w2 (J, n/J, K) with J = i and K = n/i. For n = m*m this is square(m). The n x n matrix's
+  /// size n*n must fit in Index.
   static Shape projection_default(Index n) {
     detail::require_shape(n > 0, "Shape::projection_default: n must be positive, given ", n);
+    detail::checked_product("Shape::projection_default", n, n);
+    // i = floor(sqrt(n)), corrected for the rounding of the double square root; i*i <= n is
+    // tested as i <= n / i so that no square can overflow.
     Index i = static_cast<Index>(std::sqrt(static_cast<double>(n)));
-    while (i * i > n) --i;
-    while ((i + 1) * (i + 1) <= n) ++i;
+    while (i > n / i) --i;
+    while (i + 1 <= n / (i + 1)) ++i;
     while (n % i != 0) --i;
     return einsum(n, n, n / i, i, 1);
   }

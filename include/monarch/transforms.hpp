@@ -17,6 +17,7 @@
 #include "monarch_matrix.hpp"
 #include "permutation.hpp"
 #include "scalar.hpp"
+#include "shape.hpp"
 
 namespace monarch {
 
@@ -79,6 +80,7 @@ struct MonarchDft {
   }
   /// The dense n x n matrix M P.
   DenseMatrix to_dense() const {
+    detail::checked_product("MonarchDft::to_dense", size(), size());
     const DenseMatrix Md = monarch.to_dense();
     DenseMatrix D(size(), size());
     for (Index i = 0; i < size(); ++i) D.col(perm[i]) = Md.col(i);  // (M P)[:, perm[i]] = M[:, i]
@@ -95,7 +97,10 @@ MonarchDft<T> dft_as_monarch(Index n1, Index n2, Direction direction = Direction
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dft_as_monarch<T>: T is float or double");
   detail::require_shape(n1 > 0 && n2 > 0, "dft_as_monarch: n1 and n2 must be positive, given n1 = ", n1, ", n2 = ", n2);
   using C = std::complex<T>;
-  const Index n = n1 * n2;
+  // Before any allocation; the shape bounds every index product below (c*d < n2*n2, a*c < n).
+  const Shape shape{n1, n2, n2, n2, n1, n1};
+  shape.validate("dft_as_monarch");
+  const Index n = shape.inner();
   const int sign = direction == Direction::forward ? -1 : 1;
   const bool scaled = (norm == Norm::forward) == (direction == Direction::forward);
   const long double scale = norm == Norm::ortho ? 1.0L / std::sqrt(static_cast<long double>(n))
@@ -127,6 +132,7 @@ Monarch<typename DA::Scalar> kronecker_as_monarch(const Eigen::MatrixBase<DA>& A
   static_assert(std::is_same_v<T, typename DB::Scalar>, "kronecker_as_monarch: A and B must have the same scalar");
   detail::require_shape(A.size() > 0 && B.size() > 0, "kronecker_as_monarch: A and B must be non-empty, given A ",
                         A.rows(), " x ", A.cols(), " and B ", B.rows(), " x ", B.cols());
+  Shape{A.cols(), B.rows(), B.cols(), B.rows(), A.rows(), A.cols()}.validate("kronecker_as_monarch");
   BlockDiagonal<T> w1(A.cols(), B.rows(), B.cols()), w2(B.rows(), A.rows(), A.cols());
   for (Index a = 0; a < w1.nblocks(); ++a) w1.block(a) = B;
   for (Index e = 0; e < w2.nblocks(); ++e) w2.block(e) = A;
@@ -142,6 +148,8 @@ Monarch<T> hadamard_as_monarch(Index n) {
   Index t = 0;
   while ((Index(1) << t) < n) ++t;
   const Index big = Index(1) << ((t + 1) / 2), small = Index(1) << (t / 2);
+  // Checked before the dense Hadamard factors are built.
+  Shape{big, small, small, small, big, big}.validate("hadamard_as_monarch");
   return kronecker_as_monarch(detail::sylvester_hadamard<T>(big), detail::sylvester_hadamard<T>(small));
 }
 

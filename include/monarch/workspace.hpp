@@ -23,6 +23,11 @@ class Workspace {
     if (static_cast<std::size_t>(values) > buffer_.size()) buffer_.resize(static_cast<std::size_t>(values));
     return buffer_.data();
   }
+  /// Grows to at least rows * row_values elements, the product checked (ShapeError when it does not
+  /// fit in Index): a batch's rows come from the caller and are not bounded by any allocation.
+  T* reserve(Index rows, Index row_values) {
+    return reserve(detail::checked_product("Workspace::reserve", rows, row_values));
+  }
   /// Elements currently held.
   Index capacity() const { return static_cast<Index>(buffer_.size()); }
   /// Frees the storage.

@@ -21,7 +21,7 @@ namespace monarch::detail {
 template <class T>
 void reference_multiply(kernels::Direction dir, const Shape& sh, const T* w1, const T* w2, MatrixView<const T> in,
                         MatrixView<T> out, const TaskRunner& exec, Workspace<T>& ws, const T* bias) {
-  T* h = ws.reserve(in.rows * sh.inner());
+  T* h = ws.reserve(in.rows, sh.inner());
   exec.parallel_for(in.rows, [&](Index b) {
     T* hb = h + b * sh.inner();
     T* y = out.row(b);
