@@ -238,7 +238,9 @@ TYPED_TEST(FactorizeTest, IsScaleEquivariant) {
       EXPECT_EQ(res.info, ref.info) << res.message;
       EXPECT_GT(res.relative_error, 0.0);
       EXPECT_NEAR(res.relative_error, ref.relative_error, 1e-6 * ref.relative_error);
-      if (res.ok()) EXPECT_LE(relative_error(res.to_dense(), Ac.template cast<wider_t<T>>()), kRecomposeTol);
+      if (res.ok()) {
+        EXPECT_LE(relative_error(res.to_dense(), Ac.template cast<wider_t<T>>()), kRecomposeTol);
+      }
     }
   }
 }
@@ -253,8 +255,12 @@ TEST(FactorizeScale, LargestFiniteEntriesGiveFiniteFactorsOrInvalidInput) {
     EXPECT_TRUE(res.ok() || res.info == Status::invalid_input) << res.info << ": " << res.message;
     const auto finite = [](const BlockDiagonal<T>& w) { return w.to_dense().allFinite(); };
     EXPECT_TRUE(finite(res.l1) && finite(res.r) && finite(res.l2));
-    if (must_fit) EXPECT_TRUE(res.ok()) << res.message;
-    if (!res.ok()) EXPECT_NE(res.message.find("overflow"), std::string::npos) << res.message;
+    if (must_fit) {
+      EXPECT_TRUE(res.ok()) << res.message;
+    }
+    if (!res.ok()) {
+      EXPECT_NE(res.message.find("overflow"), std::string::npos) << res.message;
+    }
   };
   const Dense<double> A = narrow<double>(dense_mm_star(random_factors<double>(64, 8, 61)));
   const int top = std::ilogb(A.cwiseAbs().maxCoeff());
