@@ -210,6 +210,66 @@ TEST(FactorizeCirculant, RealCirculantOfSize64) {
   }
 }
 
+TYPED_TEST(FactorizeTest, IsScaleEquivariant) {
+  // factorize(c A) succeeds exactly when factorize(A) does, for c from 1e-300 to 1e300, and its
+  // factors recompose c A. Unscaled, the algorithm's norms squared A's entries: it reported
+  // valid products as failures outside about 1e+-150, and at 1e-150 a relative error of exactly
+  // 0 (the check was vacuous). Its relative error is a rounding error, so it is compared with
+  // that of the matrix c A is exactly a power of two times: m A with c = m 2^k, m in [1/2, 1)
+  // (c A and m A are the same rounded values, scaled), and it must not be 0.
+  using T = TypeParam;
+  using R = real_t<T>;
+  const Index n = 64, b = 8;
+  const Dense<T> mm = narrow<T>(dense_mm_star(random_factors<T>(n, b, 51)));
+  const Dense<T> dense = random_matrix<T, Dense<T>>(n, n, 52);  // not in MM*: fails at every scale
+  std::vector<R> scales{1e-300, 1e-200, 1e-160, 1e-150, 1e-100, 1e100, 1e150, 1e160, 1e200, 1e300};
+  for (int k : {-1000, -600, -500, 500, 600, 990}) scales.push_back(std::ldexp(R(1), k));
+  for (const Dense<T>* A : {&mm, &dense}) {
+    const auto base = factorize_mm_star(*A, b);
+    ASSERT_EQ(base.ok(), A == &mm) << base.message;
+    for (const R c : scales) {
+      SCOPED_TRACE(::testing::Message() << (A == &mm ? "MM* product" : "dense") << ", c = " << c);
+      int k = 0;
+      const R m = std::frexp(c, &k);
+      const Dense<T> Ac = *A * c;
+      const auto res = factorize_mm_star(Ac, b);
+      const auto ref = factorize_mm_star(Dense<T>(*A * m), b);
+      EXPECT_EQ(res.info, base.info) << res.message;
+      EXPECT_EQ(res.info, ref.info) << res.message;
+      EXPECT_GT(res.relative_error, 0.0);
+      EXPECT_NEAR(res.relative_error, ref.relative_error, 1e-6 * ref.relative_error);
+      if (res.ok()) {
+        EXPECT_LE(relative_error(res.to_dense(), Ac.template cast<wider_t<T>>()), kRecomposeTol);
+      }
+    }
+  }
+}
+
+TEST(FactorizeScale, LargestFiniteEntriesGiveFiniteFactorsOrInvalidInput) {
+  // An MM* product scaled up to the largest finite value: R carries the scale (L1 and L2 are
+  // balanced), so its entries may overflow the scalar type. That is reported as invalid_input
+  // with zero factors, never as non-finite factors; in double the factors fit.
+  const auto check = [](const auto& A, bool must_fit) {
+    using T = typename std::decay_t<decltype(A)>::Scalar;
+    const auto res = factorize_mm_star(A, 8);
+    EXPECT_TRUE(res.ok() || res.info == Status::invalid_input) << res.info << ": " << res.message;
+    const auto finite = [](const BlockDiagonal<T>& w) { return w.to_dense().allFinite(); };
+    EXPECT_TRUE(finite(res.l1) && finite(res.r) && finite(res.l2));
+    if (must_fit) {
+      EXPECT_TRUE(res.ok()) << res.message;
+    }
+    if (!res.ok()) {
+      EXPECT_NE(res.message.find("overflow"), std::string::npos) << res.message;
+    }
+  };
+  const Dense<double> A = narrow<double>(dense_mm_star(random_factors<double>(64, 8, 61)));
+  const int top = std::ilogb(A.cwiseAbs().maxCoeff());
+  check(Dense<double>(A * std::ldexp(1.0, std::numeric_limits<double>::max_exponent - 1 - top)), false);
+  check(Dense<double>(A * std::ldexp(1.0, std::numeric_limits<double>::max_exponent - 8 - top)), true);
+  const Dense<float> Af = A.cast<float>();
+  check(Dense<float>(Af * std::ldexp(1.0f, std::numeric_limits<float>::max_exponent - 1 - top)), false);
+}
+
 template <class T>
 class FactorizeSingleTest : public ::testing::Test {};
 using SingleScalars = ::testing::Types<float, std::complex<float>>;

@@ -437,6 +437,102 @@ TEST(Project, ExecutorsGiveIdenticalResults) {
   EXPECT_EQ(pooled.residual, serial.residual);
 }
 
+/// Scales across the whole exponent range of R: powers of two (exact) from near the smallest
+/// normal to near the largest finite value, decimal scales (c A is rounded), and one that makes
+/// every entry of a standard normal A subnormal.
+template <class R>
+std::vector<R> extreme_scales() {
+  using L = std::numeric_limits<R>;
+  std::vector<R> scales;
+  for (int k = L::min_exponent + 8; k < L::max_exponent - 10; k += (L::max_exponent - L::min_exponent) / 8)
+    scales.push_back(std::ldexp(R(1), k));
+  scales.push_back(std::ldexp(R(1), L::max_exponent - 10));
+  const int top = L::max_exponent10 - 8;  // 1e300 in double, 1e30 in float
+  for (int j : {-top, -top / 2 - 10, -top / 2, top / 2, top / 2 + 10, top}) scales.push_back(std::pow(R(10), R(j)));
+  scales.push_back(std::ldexp(R(1), L::min_exponent - 1 - L::digits / 2));
+  return scales;
+}
+
+TYPED_TEST(ProjectTest, ResidualAndFactorsAreScaleEquivariant) {
+  // project(c A) = c project(A), with c times A's residual, for c across the whole exponent range
+  // and each way a slice is decomposed. Unscaled sums of squares claimed an exact fit (residual 0)
+  // below about 1e-154 and reported an infinite residual above 1e154. Where c A is rounded
+  // (decimal or subnormal scales), it moved by delta relative, and the optimal residual, a
+  // distance to a set, moves by at most that much.
+  using T = TypeParam;
+  using R = real_t<T>;
+  using W = wider_t<T>;
+  using RW = real_t<W>;
+  const std::vector<std::pair<Shape, ProjectionMethod>> cases = {
+      {Shape::square(8), ProjectionMethod::Auto},         // the leading-triple iteration
+      {Shape::square(8), ProjectionMethod::FullSvd},      // BDCSVD
+      {Shape{2, 4, 3, 8, 5, 1}, ProjectionMethod::Auto}};  // rank > 1 and channel-less slices
+  std::uint64_t seed = 90;
+  for (const auto& [sh, method] : cases) {
+    const Dense<T> A = random_matrix<T, Dense<T>>(sh.rows(), sh.cols(), seed++);
+    const ProjectionOptions options{method};
+    const auto base = project(A, sh, options);
+    const Dense<W> want = dense_of(base);
+    const Dense<W> Aw = A.template cast<W>();
+    const double tol = tolerance<T>(svd_length(sh));
+    // The iteration's certificate bounds its subspace angle by eps^(3/4), not eps.
+    const double dense_tol = method == ProjectionMethod::Auto ? 100 * std::pow(tolerance<T>(1) / 16, 0.75) : tol;
+    for (const R c : extreme_scales<R>()) {
+      SCOPED_TRACE(::testing::Message() << sh << ", method " << int(method) << ", c = " << c);
+      const Dense<T> Ac = A * c;
+      const Dense<W> Acw = Ac.template cast<W>();
+      const double delta = double((Acw / RW(c) - Aw).norm() / Aw.norm());
+      const auto r = project(Ac, sh, options);
+      const Dense<W> M = dense_of(r);
+      // A subnormal residual is itself rounded to the smallest subnormal.
+      const double unit = double(RW(std::numeric_limits<R>::denorm_min()) / Acw.norm());
+      EXPECT_NEAR(double(RW(r.residual) / Acw.norm()), double(RW(base.residual) / Aw.norm()), 2 * delta + tol + unit);
+      EXPECT_NEAR(double(RW(r.residual) / Acw.norm()), double((Acw - M).norm() / Acw.norm()), tol + unit);
+      EXPECT_LE(relative_error(Dense<W>(M / RW(c)), want), dense_tol + 100 * delta);
+    }
+  }
+}
+
+/// True if the real and imaginary parts of every entry of w are finite.
+template <class T>
+bool finite_factor(const BlockDiagonal<T>& w) {
+  using R = real_t<T>;
+  const R* p = reinterpret_cast<const R*>(w.data());
+  return std::all_of(p, p + w.size() * (is_complex_v<T> ? 2 : 1), [](R v) { return std::isfinite(v); });
+}
+
+TYPED_TEST(ProjectTest, LargestFiniteEntriesGiveFiniteFactors) {
+  // Entries (both parts) at the largest finite value: the slices' singular values overflow, their
+  // square roots, which the factors carry, do not. A constant matrix is a Monarch (residual ~0);
+  // a sign pattern is far from one, and its residual exceeds the largest finite value: then, and
+  // only then, the residual is infinite.
+  using T = TypeParam;
+  using R = real_t<T>;
+  using W = wider_t<T>;
+  using RW = real_t<W>;
+  const R big = std::numeric_limits<R>::max();
+  T value(big);
+  if constexpr (is_complex_v<T>) value = T(big, -big);
+  const Shape sh = Shape::square(8);
+  detail::Rng rng(6);
+  const Dense<T> constant = Dense<T>::Constant(sh.rows(), sh.cols(), value);
+  const Dense<T> signs = constant.unaryExpr([&](const T& v) { return rng.uniform(1.0) < 0 ? -v : v; });
+  for (const auto method : {ProjectionMethod::Auto, ProjectionMethod::FullSvd})
+    for (const Dense<T>* A : {&constant, &signs}) {
+      SCOPED_TRACE(::testing::Message() << "method " << int(method) << (A == &constant ? ", constant" : ", signs"));
+      const auto r = project(*A, sh, ProjectionOptions{method});
+      EXPECT_TRUE(finite_factor(r.monarch.w1()));
+      EXPECT_TRUE(finite_factor(r.monarch.w2()));
+      const Dense<W> Aw = A->template cast<W>();
+      const RW distance = (Aw - dense_of(r)).norm();
+      if (distance > RW(big)) {
+        EXPECT_EQ(r.residual, std::numeric_limits<R>::infinity());
+      } else {
+        EXPECT_LE(std::abs(RW(r.residual) - distance), tolerance<T>(svd_length(sh)) * Aw.norm());
+      }
+    }
+}
+
 TEST(Project, BadInputIsRejected) {
   const Shape sh = Shape::square(4);
   Dense<double> A = random_matrix<double, Dense<double>>(16, 16, 1);

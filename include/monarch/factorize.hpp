@@ -7,7 +7,9 @@
 // commute; the eigenvectors V of one random real combination of them give C_0 = V^-1, and then
 //   A_i = Mt_i0 V,   C_j = A_0^-1 Mt_0j,   D_ij = A_i^-1 Mt_ij C_j^-1 = V^-1 F(i,j) V.
 // Every D_ij is then checked to be diagonal and the recomposition error is measured: a result
-// that fails either check is reported with a non-success status, never as success.
+// that fails either check is reported with a non-success status, never as success. All of it
+// runs on Mt / 2^e with its largest entry in [1, 2) (exact), so the outcome is the same at every
+// scale of A; R takes 2^e back.
 #pragma once
 
 #include <Eigen/Core>
@@ -86,19 +88,49 @@ Mat<W> block_frame(const Eigen::MatrixBase<Derived>& A, Index b) {
   return Mt;
 }
 
-/// Casts every value of a factor.
+/// v 2^e, exactly unless it over- or underflows (real and imaginary part each).
+template <class W>
+W times_pow2(const W& v, int e) {
+  if constexpr (is_complex_v<W>) {
+    return W(std::ldexp(v.real(), e), std::ldexp(v.imag(), e));
+  } else {
+    return std::ldexp(v, e);
+  }
+}
+
+/// The e with max(|Re|, |Im|) over M's entries in [2^e, 2^(e+1)), or 0 for a zero M. Dividing
+/// the block frame by 2^e is exact and makes the algorithm scale-invariant: unscaled, its norms
+/// and QR/eigen steps square the entries and over- or underflow outside about 1e+-150. Not |z|,
+/// which overflows for complex entries near the largest finite value.
+template <class Derived>
+int frame_exponent(const Eigen::MatrixBase<Derived>& M) {
+  double big = 0;
+  if constexpr (is_complex_v<typename Derived::Scalar>) {
+    big = std::max(M.real().cwiseAbs().maxCoeff(), M.imag().cwiseAbs().maxCoeff());
+  } else {
+    big = M.cwiseAbs().maxCoeff();
+  }
+  return big > 0 ? std::ilogb(big) : 0;
+}
+
+/// Every value of a factor times 2^exponent, cast to To.
 template <class To, class From>
-BlockDiagonal<To> cast_factor(const BlockDiagonal<From>& w) {
+BlockDiagonal<To> cast_factor(const BlockDiagonal<From>& w, int exponent = 0) {
   BlockDiagonal<To> out(w.nblocks(), w.block_rows(), w.block_cols());
-  for (Index i = 0; i < w.size(); ++i) out.data()[i] = static_cast<To>(w.data()[i]);
+  for (Index i = 0; i < w.size(); ++i) out.data()[i] = static_cast<To>(times_pow2(w.data()[i], exponent));
   return out;
 }
 
-/// ||Mt - recomposed||_F / ||Mt||_F, with recomposed block (i,j) = L1_i diag(R_.[i,j]) L2_j; each
-/// task handles one block row and the partial sums are added in a fixed order (same result for
-/// every executor).
+template <class T>
+bool all_finite(const BlockDiagonal<T>& w) {
+  return std::all_of(w.data(), w.data() + w.size(), [](const T& v) { return std::isfinite(std::abs(v)); });
+}
+
+/// ||Mt - recomposed||_F / ||Mt||_F, with recomposed block (i,j) = L1_i diag(R_.[i,j] / 2^exponent) L2_j
+/// (Mt is A's frame divided by 2^exponent); each task handles one block row and the partial sums are
+/// added in a fixed order (same result for every executor).
 template <class W, class T, class Executor>
-double frame_error(const Mat<W>& Mt, const MMStar<T>& f, const Executor& exec) {
+double frame_error(const Mat<W>& Mt, const MMStar<T>& f, int exponent, const Executor& exec) {
   const Index b = f.b(), nb = f.size() / b;
   std::vector<double> row_sq(static_cast<std::size_t>(b), 0.0);
   exec.parallel_for(b, [&](Index i) {
@@ -106,7 +138,8 @@ double frame_error(const Mat<W>& Mt, const MMStar<T>& f, const Executor& exec) {
     Mat<W> DC(nb, nb);
     double sq = 0;
     for (Index j = 0; j < b; ++j) {
-      for (Index c = 0; c < nb; ++c) DC.row(c) = W(f.r(c, i, j)) * f.l2.block(j).row(c).template cast<W>();
+      for (Index c = 0; c < nb; ++c)
+        DC.row(c) = times_pow2(W(f.r(c, i, j)), -exponent) * f.l2.block(j).row(c).template cast<W>();
       sq += (Mt.block(i * nb, j * nb, nb, nb) - Ai * DC).squaredNorm();
     }
     row_sq[static_cast<std::size_t>(i)] = sq;
@@ -268,6 +301,25 @@ Mat<W> joint_newton_step(const std::vector<Mat<W>>& D, Index b, const Executor& 
   return Z;
 }
 
+/// rec's factors in T with R scaled back by 2^exponent (the frame was A / 2^exponent), or zero
+/// factors if rec has none or R overflows T (then rec reports invalid_input).
+template <class T, class W>
+MMStar<T> returned_factors(Recovery<W>& rec, Index n, Index b, int exponent) {
+  if (!rec.has_factors) return mm_star_zero<T>(n, b);
+  BlockDiagonal<T> r = cast_factor<T>(rec.r, exponent);
+  if (!all_finite(r)) {
+    rec.has_factors = false;
+    rec.info = Status::invalid_input;
+    const Eigen::Map<const Mat<W>> scaled(rec.r.data(), rec.r.size(), 1);
+    rec.message = concat("factorize_mm_star: A's factors overflow its scalar type: with unit-norm L1 columns and L2 "
+                         "rows, R has entries of about 2^", exponent + frame_exponent(scaled),
+                         " (A's largest entry is about 2^", exponent,
+                         "); factorize A scaled down by a power of two and scale R back");
+    return mm_star_zero<T>(n, b);
+  }
+  return mm_star_from_factors(cast_factor<T>(rec.l1), std::move(r), cast_factor<T>(rec.l2));
+}
+
 /// docs/math.md §5 on the block frame Mt, in the working scalar W.
 template <class W, class Executor>
 Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, double tol, double singular_tol,
@@ -408,10 +460,7 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
   for (Index c = 0; c < nb; ++c)
     for (Index i = 0; i < b; ++i)
       for (Index j = 0; j < b; ++j) rec.r(c, prow(i), pcol(j)) = r(c, i, j);
-  const auto finite = [](const BlockDiagonal<W>& w) {
-    return std::all_of(w.data(), w.data() + w.size(), [](const W& v) { return std::isfinite(std::abs(v)); });
-  };
-  if (!finite(rec.l1) || !finite(rec.r) || !finite(rec.l2)) {
+  if (!all_finite(rec.l1) || !all_finite(rec.r) || !all_finite(rec.l2)) {
     rec.message = "factorize_mm_star: the recovered factors are not finite (the joint eigenvectors are dependent: "
                   "the F(i,j) are not jointly diagonalizable)";
     return rec;
@@ -436,7 +485,9 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
 /// A: any directly addressable square Eigen matrix of float, double, complex<float> or
 /// complex<double> (float types are computed in double and rounded at the end). b must divide n;
 /// b = sqrt(n) is the paper's MM*. Throws ShapeError (A not square, b not dividing n) or
-/// ValueError (non-finite entries). Numerical failures are reported in .info / .message.
+/// ValueError (non-finite entries). Numerical failures are reported in .info / .message; the
+/// outcome does not depend on A's scale, except that R (which carries it) may overflow T for A
+/// near T's largest finite value: invalid_input, with zero factors.
 /// Cost O(n^3 / b) flops (O(n^{5/2}) for b = sqrt n) and O(n^2) memory; the block loops run on
 /// `exec`; repeated calls give identical results, and other executors the same up to rounding.
 template <class Derived, class Executor = SerialExecutor, std::enable_if_t<is_executor_v<Executor>, int> = 0>
@@ -456,15 +507,15 @@ MMStarFactorization<typename Derived::Scalar> factorize_mm_star(const Eigen::Mat
   const bool single = std::is_same_v<real_t<T>, float>;
   const double tol = options.tolerance > 0 ? options.tolerance : (single ? 1e-3 : 1e-8);
   const double singular_tol = options.singular_tolerance > 0 ? options.singular_tolerance : 1e-13;
-  const auto Mt = detail::mmstar::block_frame<W>(A, b);
+  // The algorithm runs on A / 2^exponent (exact), so its outcome does not depend on A's scale;
+  // R takes the scale back (L1 and L2 are balanced to unit columns and rows).
+  auto Mt = detail::mmstar::block_frame<W>(A, b);
+  const int exponent = detail::mmstar::frame_exponent(Mt);
+  if (exponent != 0) detail::scale_by_pow2(Mt, -exponent);
   auto rec = detail::mmstar::recover<W>(Mt, b, options, tol, singular_tol, exec);
-
-  MMStar<T> factors = rec.has_factors ? mm_star_from_factors(detail::mmstar::cast_factor<T>(rec.l1),
-                                                             detail::mmstar::cast_factor<T>(rec.r),
-                                                             detail::mmstar::cast_factor<T>(rec.l2))
-                                       : mm_star_zero<T>(n, b);
+  MMStar<T> factors = detail::mmstar::returned_factors<T>(rec, n, b, exponent);
   // The error of the factors as returned (rounded to T), zero factors leave all of A: error 1.
-  const double error = rec.has_factors ? detail::mmstar::frame_error(Mt, factors, exec) : 1.0;
+  const double error = rec.has_factors ? detail::mmstar::frame_error(Mt, factors, exponent, exec) : 1.0;
   MMStarFactorization<T> out{std::move(factors), rec.info,          std::move(rec.message), error,
                              rec.max_off_diagonal, rec.min_block_rcond};
   if (out.info == Status::success && !(out.relative_error <= tol)) {

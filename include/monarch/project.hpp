@@ -61,10 +61,12 @@ template <class T>
 struct ProjectionResult {
   /// The projection M (w1 = the paper's R side, w2 = the L side).
   Monarch<T> monarch;
-  /// ||A - M||_F, from the per-slice discarded energies below.
+  /// ||A - M||_F, from the per-slice discarded energies, summed scaled by powers of two: accurate
+  /// at any scale of A, +infinity only if ||A - M||_F exceeds the largest finite real_t<T>.
   real_t<T> residual = 0;
   /// discarded_energy[e*k + a] = sum_{i >= |U(e,a)|} sigma_i(S_{e,a})^2 = ||S_{e,a} - M's slice||_F^2,
-  /// the squared Frobenius norm the projection gives up in slice (e, a).
+  /// the squared Frobenius norm the projection gives up in slice (e, a). A square: for entries
+  /// beyond about 1e154 (below 1e-154) it over- (under-)flows where `residual` does not.
   std::vector<double> discarded_energy;
   /// Slices whose truncated SVD came from a full SVD (BDCSVD), including fallbacks.
   Index full_svd_slices = 0;
@@ -157,10 +159,49 @@ void extract_column_block(MatrixView<const T> A, const Shape& sh, Index a, Slice
 
 /// How one slice's truncated SVD was obtained.
 struct SliceOutcome {
-  double discarded_energy = 0;
+  double discarded_energy = 0;  ///< in units of 4^exponent (TruncatedSvd's scaling)
+  int exponent = 0;
   bool full_svd = false;   ///< by BDCSVD
   bool fell_back = false;  ///< the iteration declined first
 };
+
+/// sqrt(x 2^e) without forming x 2^e, which can overflow or underflow where its root does not.
+template <class R>
+R sqrt_times_pow2(R x, int e) {
+  const int half = e >= 0 ? e / 2 : -((1 - e) / 2);  // floor(e / 2)
+  return std::ldexp(std::sqrt(std::ldexp(x, e - 2 * half)), half);
+}
+
+/// ||S||_F^2 as (energy, exponent) with ||S||_F^2 = energy 4^exponent, representable for any finite S.
+template <class T>
+SliceOutcome squared_norm(const DenseColMajor<T>& S) {
+  SliceOutcome out;
+  out.exponent = svd_exponent(max_component(S));
+  if (out.exponent == 0) {
+    out.discarded_energy = double(S.squaredNorm());
+  } else {
+    DenseColMajor<T> scaled = S;
+    scale_by_pow2(scaled, -out.exponent);
+    out.discarded_energy = double(scaled.squaredNorm());
+  }
+  return out;
+}
+
+/// The slices' discarded energies sum_i energy_i 4^(exponent_i), summed in slice order (the same
+/// for every executor) relative to the largest exponent, and the square root of the sum: the
+/// residual, representable whenever it does not exceed the largest finite double.
+inline double residual_of(const std::vector<SliceOutcome>& outcomes) {
+  int top = 0;
+  bool any = false;
+  for (const auto& o : outcomes)
+    if (o.discarded_energy > 0) {
+      top = any ? std::max(top, o.exponent) : o.exponent;
+      any = true;
+    }
+  double total = 0;
+  for (const auto& o : outcomes) total += std::ldexp(o.discarded_energy, 2 * (o.exponent - top));
+  return std::ldexp(std::sqrt(total), top);
+}
 
 /// Projects slice (e, a), held in S as extracted above, into M's factors.
 template <class T>
@@ -168,10 +209,7 @@ SliceOutcome project_slice(const DenseColMajor<T>& S, const Shape& sh, Index e, 
                            SliceWorkspace<T>& ws, BlockDiagonal<T>& w1, BlockDiagonal<T>& w2) {
   const Index c = slice_channels(sh, e, a);
   SliceOutcome out;
-  if (c == 0) {  // no channels: the slice is projected to zero
-    out.discarded_energy = double(S.squaredNorm());
-    return out;
-  }
+  if (c == 0) return squared_norm(S);  // no channels: the slice is projected to zero
   const bool iterate = use_iteration(method, sh.s, sh.p, c);
   if (iterate) out.fell_back = !ws.lanczos.compute(S, c, 0x5DEECE66Dull * std::uint64_t(e * sh.k + a + 1), ws.svd);
   if (!iterate || out.fell_back) {
@@ -184,11 +222,12 @@ SliceOutcome project_slice(const DenseColMajor<T>& S, const Shape& sh, Index e, 
   const Index first = first_channel(sh, e, a);
   for (Index i = 0; i < ws.svd.sigma.size(); ++i) {
     const Index u = first + i * sh.l;  // the i-th channel of U(e,a)
-    const real_t<T> root = std::sqrt(ws.svd.sigma[i]);
+    const real_t<T> root = sqrt_times_pow2(ws.svd.sigma[i], ws.svd.exponent);
     for (Index t = 0; t < sh.s; ++t) w2(e, t, u / sh.l) = root * Us(t, i);
     for (Index d = 0; d < sh.p; ++d) w1(a, u % sh.q, d) = root * conj(Vs(d, i));
   }
   out.discarded_energy = ws.svd.discarded_energy;
+  out.exponent = ws.svd.exponent;
   return out;
 }
 
@@ -238,14 +277,12 @@ ProjectionResult<typename Derived::Scalar> project(const Eigen::MatrixBase<Deriv
   detail::require_value(bad == nonfinite.end(), "project: A has a non-finite entry (NaN or infinity) in columns [",
                         (bad - nonfinite.begin()) * shape.p, ", ", (bad - nonfinite.begin() + 1) * shape.p, ")");
   result.discarded_energy.reserve(outcomes.size());
-  double total = 0;  // summed in slice order: the same for every executor
   for (const auto& o : outcomes) {
-    result.discarded_energy.push_back(o.discarded_energy);
-    total += o.discarded_energy;
+    result.discarded_energy.push_back(std::ldexp(o.discarded_energy, 2 * o.exponent));
     result.full_svd_slices += o.full_svd;
     result.fallback_slices += o.fell_back;
   }
-  result.residual = static_cast<real_t<T>>(std::sqrt(total));
+  result.residual = static_cast<real_t<T>>(detail::residual_of(outcomes));
   return result;
 }
 

@@ -33,14 +33,45 @@ namespace monarch::detail {
 template <class T>
 using DenseColMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
-/// The c leading singular triples of S as U (m x c), sigma (c), V (n x c), S ~ U diag(sigma) V^H,
-/// and the discarded energy sum_{i >= c} sigma_i^2.
+/// The c leading singular triples of S as U (m x c), sigma (c), V (n x c), and the discarded
+/// energy sum_{i >= c} sigma_i^2, all of S / 2^exponent: S ~ U diag(sigma 2^exponent) V^H, and S
+/// discards discarded_energy 4^exponent. Scaled so, both stay representable for any finite S (S's
+/// own sigma_1 and energies can overflow or underflow).
 template <class T>
 struct TruncatedSvd {
   DenseColMajor<T> U, V;
   Eigen::Matrix<real_t<T>, Eigen::Dynamic, 1> sigma;
   double discarded_energy = 0;
+  int exponent = 0;
 };
+
+/// max over S's entries of max(|Re|, |Im|), with independent running maxima (one chain would
+/// wait on each max's latency). Not |z|: that overflows for complex entries near the largest
+/// finite value.
+template <class T>
+real_t<T> max_component(const DenseColMajor<T>& S) {
+  using R = real_t<T>;
+  constexpr int kLanes = 16;
+  R m[kLanes] = {};
+  const R* p = reinterpret_cast<const R*>(S.data());  // std::complex is an array of two reals
+  const Index size = S.size() * (is_complex_v<T> ? 2 : 1);
+  Index i = 0;
+  for (; i + kLanes <= size; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) m[k] = std::max(m[k], std::abs(p[i + k]));
+  for (; i < size; ++i) m[0] = std::max(m[0], std::abs(p[i]));
+  return *std::max_element(m, m + kLanes);
+}
+
+/// The exponent e by which an SVD divides a slice whose max_component is `scale`: 0 (S used in
+/// place) within 2^(+-max_exponent/8), where no square of S's Gram matrix can overflow or
+/// underflow (Lanczos forms norms of G q ~ |S|^4), else the e with S / 2^e in [1, 2).
+template <class R>
+int svd_exponent(R scale) {
+  if (!(scale > R(0)) || !std::isfinite(scale)) return 0;
+  const int exponent = std::ilogb(scale);
+  const int safe = std::numeric_limits<R>::max_exponent / 8;
+  return exponent > safe || exponent < -safe ? exponent : 0;
+}
 
 /// The SVD of S (any m x n), keeping c = min(c, min(m,n)) triples. The discarded energy is the
 /// tail sum of squared singular values, which stays accurate when it is tiny. BDCSVD is tried
@@ -48,7 +79,7 @@ struct TruncatedSvd {
 /// (a 32 x 32 Gaussian slice in our tests reconstructs to 0.29 relative with -march=native), so
 /// its factorization is verified and JacobiSVD (slower, always accurate) replaces it on failure.
 template <class T>
-void full_truncated_svd(const DenseColMajor<T>& S, Index c, TruncatedSvd<T>& out) {
+void full_truncated_svd_in_place(const DenseColMajor<T>& S, Index c, TruncatedSvd<T>& out) {
   using R = real_t<T>;
   const auto take = [&](const auto& svd) {
     const auto& sv = svd.singularValues();
@@ -69,6 +100,19 @@ void full_truncated_svd(const DenseColMajor<T>& S, Index c, TruncatedSvd<T>& out
   } else {
     take(Eigen::JacobiSVD<DenseColMajor<T>>(S, Eigen::ComputeThinU | Eigen::ComputeThinV));
   }
+  out.exponent = 0;
+}
+
+/// full_truncated_svd_in_place on S / 2^svd_exponent (exact): unscaled, the verification's norms
+/// square S and over- or underflow (it then passed or failed regardless of the factorization).
+template <class T>
+void full_truncated_svd(const DenseColMajor<T>& S, Index c, TruncatedSvd<T>& out) {
+  const int exponent = svd_exponent(max_component(S));
+  if (exponent == 0) return full_truncated_svd_in_place(S, c, out);
+  DenseColMajor<T> scaled = S;
+  scale_by_pow2(scaled, -exponent);
+  full_truncated_svd_in_place(scaled, c, out);
+  out.exponent = exponent;
 }
 
 /// Lanczos on S^H S for the c leading singular triples of a tall S (m >= n, 1 <= c < n). Holds its
@@ -86,7 +130,8 @@ class LeadingSvd {
   /// budget). `seed` fixes the start vector, so results do not depend on the thread that runs it.
   bool compute(const Mat& S, Index c, std::uint64_t seed, TruncatedSvd<T>& out) {
     const Index n = S.cols();
-    const R scale = max_abs(S);
+    out.exponent = 0;
+    const R scale = max_component(S);
     if (scale == R(0)) {  // zero slice: any orthonormal V, sigma = 0, nothing discarded
       out.U = Mat::Zero(S.rows(), c);
       out.V = Mat::Zero(n, c);
@@ -94,17 +139,15 @@ class LeadingSvd {
       out.discarded_energy = 0;
       return true;
     }
-    // G = S^H S must neither overflow nor underflow (float would overflow near 1e19): outside
-    // 2^(+-max_exponent/4) the slice is scaled by a power of two, which is exact. Inside, S is
-    // used in place (a scaled copy cost 3% of the projection).
-    const int exponent = std::ilogb(scale);
-    const int safe = std::numeric_limits<R>::max_exponent / 4;
-    const R pow2 = exponent > safe || exponent < -safe ? std::ldexp(R(1), exponent) : R(1);
-    if (pow2 != R(1)) {
+    // G = S^H S must neither overflow nor underflow: outside svd_exponent's safe range the slice
+    // is scaled by a power of two, which is exact. Inside, S is used in place (a scaled copy cost
+    // 3% of the projection).
+    const int exponent = svd_exponent(scale);
+    if (exponent != 0) {
       Ss_ = S;
       scale_by_pow2(Ss_, -exponent);
     }
-    const Mat& Sw = pow2 != R(1) ? Ss_ : S;
+    const Mat& Sw = exponent != 0 ? Ss_ : S;
     gram(Sw);
     const Index steps = lanczos(c, seed);
     last_steps_ = steps;
@@ -113,15 +156,16 @@ class LeadingSvd {
     // rank-c projection, re-diagonalized by a small SVD of B = S V (m x c).
     V_.noalias() = Q_.leftCols(steps) * ritz_vectors_;
     B_.noalias() = Sw * V_;
-    out.discarded_energy = residual_energy(Sw) * double(pow2) * double(pow2);
+    out.discarded_energy = residual_energy(Sw);
+    out.exponent = exponent;
     if (c == 1) {
       const R b = B_.norm();
-      out.sigma = RVec::Constant(1, b * pow2);
+      out.sigma = RVec::Constant(1, b);
       out.U = b > R(0) ? Mat(B_ / b) : Mat(Mat::Zero(B_.rows(), 1));
       out.V = V_;
     } else {
       const Eigen::JacobiSVD<Mat> small(B_, Eigen::ComputeThinU | Eigen::ComputeThinV);
-      out.sigma = small.singularValues() * pow2;
+      out.sigma = small.singularValues();
       out.U = small.matrixU();
       out.V.noalias() = V_ * small.matrixV();
     }
@@ -145,19 +189,6 @@ class LeadingSvd {
     G_.setZero();
     G_.template selfadjointView<Eigen::Lower>().rankUpdate(S.adjoint());
     G_.template triangularView<Eigen::StrictlyUpper>() = G_.adjoint();
-  }
-
-  /// max |S(i,j)|, with independent running maxima (one chain would wait on each max's latency).
-  static R max_abs(const Mat& S) {
-    constexpr int kLanes = 16;
-    R m[kLanes] = {};
-    const T* p = S.data();
-    const Index size = S.size();
-    Index i = 0;
-    for (; i + kLanes <= size; i += kLanes)
-      for (int k = 0; k < kLanes; ++k) m[k] = std::max(m[k], R(std::abs(p[i + k])));
-    for (; i < size; ++i) m[0] = std::max(m[0], R(std::abs(p[i])));
-    return *std::max_element(m, m + kLanes);
   }
 
   /// ||Sw - B V^H||_F^2, the energy the rank-c projection discards, computed from the residual
