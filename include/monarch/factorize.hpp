@@ -347,7 +347,7 @@ Recovery<W> recover(const Mat<W>& Mt, Index b, const FactorizeOptions& opt, doub
     const Index w = static_cast<Index>(worst - rcond.begin());
     rec.message = concat("factorize_mm_star: block (", w / b, ", ", w % b, ") of Q A Q^T is singular to working precision ",
                          "(pivoted-QR |r_min|/|r_max| = ", *worst, " < ", singular_tol,
-                         "); spec §c needs every block A_i D_ij C_j invertible: singular L1/L2 blocks or a zero "
+                         "); docs/math.md §5 needs every block A_i D_ij C_j invertible: singular L1/L2 blocks or a zero "
                          "entry in R (R_c[i,j] = 0) violate it");
     return rec;
   }
