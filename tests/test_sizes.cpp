@@ -103,7 +103,7 @@ TEST(OverflowingSizes, WorkspaceAndViews) {
                      {"Monarch::apply", "input", "address space"});
   expect_shape_error([&] { M.apply(row_major_view<const float>(x.data(), 1, 4), MatrixView<float>{y.data(), 1, 4, 4, kMax / 8}); },
                      {"Monarch::apply", "output", "address space"});
-  EXPECT_THROW(M.apply_adjoint(MatrixView<const float>{x.data(), Index(1) << 62, 4, 4, 1}, row_major_view(y.data(), 1, 4)),
+  EXPECT_THROW(M.adjoint().apply(MatrixView<const float>{x.data(), Index(1) << 62, 4, 4, 1}, row_major_view(y.data(), 1, 4)),
                ShapeError);
   // Several output rows at one address: every row would be written to the same place.
   expect_shape_error([&] { M.apply(row_major_view<const float>(x.data(), 1, 4), MatrixView<float>{y.data(), Index(1) << 62, 4, 0, 1}); },
@@ -115,8 +115,8 @@ TEST(Views, NegativeExtentsNameTheArgument) {
   std::vector<double> x(8, 1.0), y(8);
   expect_shape_error([&] { M.apply(MatrixView<const double>{x.data(), -2, 4, 4, 1}, row_major_view(y.data(), 2, 4)); },
                      {"Monarch::apply: input is -2 x 4, expected rows and cols >= 0"});
-  expect_shape_error([&] { M.apply_adjoint(row_major_view<const double>(x.data(), 2, 4), MatrixView<double>{y.data(), 2, -4, 4, 1}); },
-                     {"Monarch::apply_adjoint: output is 2 x -4"});
+  expect_shape_error([&] { M.adjoint().apply(row_major_view<const double>(x.data(), 2, 4), MatrixView<double>{y.data(), 2, -4, 4, 1}); },
+                     {"Monarch::adjoint().apply: output is 2 x -4"});
 }
 
 TEST(Views, NullData) {

@@ -19,7 +19,7 @@ int main() {
   const Eigen::VectorXf y = M * (v * 2.0f);
   (void)y;
 #elif CASE == 6
-  const auto W = M.apply_adjoint(X * 2.0f);
+  const auto W = M.adjoint().apply(X * 2.0f);
   (void)W;
 #endif
   (void)v;
