@@ -125,7 +125,12 @@ class MonarchLinear {
   /// throws ShapeError if fn left a factor of another shape than this layer's.
   template <class Fn>
   void update(Fn&& fn) {
-    monarch_.update(std::forward<Fn>(fn));
+    try {
+      monarch_.update(std::forward<Fn>(fn));
+    } catch (const ShapeError&) {
+      check_parameters("MonarchLinear::update");  // names the layer's tensor where it can
+      throw;
+    }
     check_parameters("MonarchLinear::update");
   }
   /// The bias (out_features entries), or nullopt for bias = false.
