@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <map>
-
 #include <monarch/monarch.hpp>
 
 namespace {

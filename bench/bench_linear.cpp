@@ -11,9 +11,8 @@
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
-#include <string>
-
 #include <monarch/monarch.hpp>
+#include <string>
 
 namespace {
 

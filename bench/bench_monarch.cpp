@@ -16,10 +16,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <monarch/monarch.hpp>
 #include <string>
 #include <vector>
-
-#include <monarch/monarch.hpp>
 
 #if defined(MONARCH_BENCH_OPENBLAS)
 #include <cblas.h>

@@ -12,7 +12,6 @@
 
 #include <Eigen/SVD>
 #include <cmath>
-
 #include <monarch/monarch.hpp>
 
 namespace {

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <complex>
 #include <cstdio>
-
 #include <monarch/monarch.hpp>
 
 namespace {
@@ -20,7 +19,8 @@ Eigen::VectorXcd naive_dft(const Eigen::VectorXcd& x) {
     std::complex<long double> sum = 0;
     for (monarch::Index j = 0; j < n; ++j) {
       const long double angle = -2 * pi * static_cast<long double>((j * k) % n) / static_cast<long double>(n);
-      sum += std::complex<long double>(x[j].real(), x[j].imag()) * std::complex<long double>(std::cos(angle), std::sin(angle));
+      sum += std::complex<long double>(x[j].real(), x[j].imag()) *
+             std::complex<long double>(std::cos(angle), std::sin(angle));
     }
     X[k] = C(static_cast<double>(sum.real()), static_cast<double>(sum.imag()));
   }

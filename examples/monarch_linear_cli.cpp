@@ -9,15 +9,14 @@
 // dtype and leading dimensions with out_features as the last one. The weights must be finite; the
 // input may hold NaN or Inf, which propagate, unless --check-finite rejects them.
 // Exit status: 0 on success, 1 for an input or weights that cannot be used, 2 for a bad invocation.
-#include <monarch/io.hpp>
-#include <monarch/linear.hpp>
-
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <monarch/io.hpp>
+#include <monarch/linear.hpp>
 #include <optional>
 #include <string>
 
@@ -98,8 +97,7 @@ void run(const Args& a, const monarch::io::Tensor& input) {
   io::MonarchLinearWeights<T> w = io::load_monarch_linear_weights<T>(a.weights, options);
 
   const monarch::Index in_features = input.shape.back();
-  const monarch::Index out_features =
-      a.out_features ? *a.out_features : (w.bias ? w.bias->size() : w.shape().rows());
+  const monarch::Index out_features = a.out_features ? *a.out_features : (w.bias ? w.bias->size() : w.shape().rows());
   const auto layer = monarch::MonarchLinear<T>::from_factors(in_features, out_features, std::move(w.blkdiag1),
                                                              std::move(w.blkdiag2), std::move(w.bias));
 
@@ -107,7 +105,7 @@ void run(const Args& a, const monarch::io::Tensor& input) {
   const std::vector<T> values = io::values<T>(input);
   const monarch::Index batch = static_cast<monarch::Index>(values.size()) / in_features;
   const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> X(values.data(), batch,
-                                                                                                in_features);
+                                                                                              in_features);
   const auto Y = layer.forward(X);
 
   std::vector<monarch::Index> out_shape = input.shape;
@@ -127,8 +125,12 @@ int main(int argc, char** argv) {
     const Args a = parse(argc, argv);
     const monarch::io::Tensor input = monarch::io::read_npy(a.input);
     switch (input.dtype) {
-      case monarch::io::DType::float32: run<float>(a, input); break;
-      case monarch::io::DType::float64: run<double>(a, input); break;
+      case monarch::io::DType::float32:
+        run<float>(a, input);
+        break;
+      case monarch::io::DType::float64:
+        run<double>(a, input);
+        break;
       default:
         throw monarch::ValueError(a.input + ": input dtype " + monarch::io::dtype_name(input.dtype) +
                                   " is not supported; expected float32 or float64");

@@ -9,7 +9,6 @@
 //   * a random Gaussian matrix (no structure: the residual falls only as parameters grow).
 #include <cmath>
 #include <cstdio>
-
 #include <monarch/monarch.hpp>
 
 using Dense = Eigen::MatrixXd;
@@ -33,8 +32,8 @@ int main() {
       kernel(i, j) = 1.0 / (1.0 + dx * dx + dy * dy);
     }
 
-  std::printf("%-8s %-9s %-7s %-12s %-14s %-14s %-14s\n", "nblocks", "rank", "params", "params/n^2",
-              "Monarch+noise", "kernel", "Gaussian");
+  std::printf("%-8s %-9s %-7s %-12s %-14s %-14s %-14s\n", "nblocks", "rank", "params", "params/n^2", "Monarch+noise",
+              "kernel", "Gaussian");
   const Dense* const inputs[] = {&noisy, &kernel, &gaussian};
   for (monarch::Index nb : {2, 4, 8, 16, 32}) {
     const auto shape = nb == 32 ? monarch::Shape::square(32) : monarch::Shape::monarch_linear(n, n, nb);
@@ -46,6 +45,7 @@ int main() {
     }
     std::printf("\n");
   }
-  std::printf("(Monarch+noise lies in the classes with nblocks <= 4 up to its 1%% noise, hence residual <= 1e-2 there.)\n");
+  std::printf(
+      "(Monarch+noise lies in the classes with nblocks <= 4 up to its 1%% noise, hence residual <= 1e-2 there.)\n");
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <monarch/monarch.hpp>
 #include <mutex>
 #include <numeric>
 #include <random>
@@ -25,8 +26,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <monarch/monarch.hpp>
 
 namespace {
 
@@ -226,7 +225,8 @@ class Adam {
 template <class Layer>
 class Mlp {
  public:
-  explicit Mlp(std::vector<Layer> layers) : layers_(std::move(layers)), acts_(layers_.size() + 1), pre_(layers_.size()) {}
+  explicit Mlp(std::vector<Layer> layers)
+      : layers_(std::move(layers)), acts_(layers_.size() + 1), pre_(layers_.size()) {}
 
   const Matrix& forward(const Matrix& X, const monarch::PoolExecutor& exec) {
     acts_[0] = X;
@@ -280,8 +280,10 @@ std::pair<Data, Data> make_teacher_data(Index width, Index n_train, Index n_test
     return m;
   };
   const float r = float(kTeacherRank);
-  const Matrix W1 = gaussian(width, kTeacherRank, 1.5f / std::sqrt(r)) * gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
-  const Matrix W2 = gaussian(width, kTeacherRank, 1.0f / std::sqrt(r)) * gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
+  const Matrix W1 = gaussian(width, kTeacherRank, 1.5f / std::sqrt(r)) *
+                    gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
+  const Matrix W2 = gaussian(width, kTeacherRank, 1.0f / std::sqrt(r)) *
+                    gaussian(kTeacherRank, width, 1.0f / std::sqrt(float(width)));
   auto label = [&](const Matrix& X) { return Matrix((X * W1.transpose()).array().tanh().matrix() * W2.transpose()); };
   Data train{gaussian(n_train, width, 1.0f), Matrix()}, test{gaussian(n_test, width, 1.0f), Matrix()};
   train.Y = label(train.X);
@@ -356,7 +358,8 @@ int main(int argc, char** argv) {
   const Index batch = 128, n_train = 4096, n_test = 1024;
 
   ThreadPool pool(threads);
-  const monarch::PoolExecutor exec(pool.size(), [&pool](Index n, const monarch::PoolExecutor::Task& t) { pool.run(n, t); });
+  const monarch::PoolExecutor exec(pool.size(),
+                                   [&pool](Index n, const monarch::PoolExecutor::Task& t) { pool.run(n, t); });
   const auto [train_set, test_set] = make_teacher_data(width, n_train, n_test, 2022);
   std::printf("teacher-student regression: %ld train / %ld test samples, width %ld, batch %ld, %d thread(s)\n",
               long(n_train), long(n_test), long(width), long(batch), threads);

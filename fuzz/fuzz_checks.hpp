@@ -4,11 +4,10 @@
 // back bit-exactly; check_finite may throw ValueError.
 #pragma once
 
-#include <monarch/io.hpp>
-
 #include <complex>
 #include <cstddef>
 #include <cstdint>
+#include <monarch/io.hpp>
 #include <optional>
 
 namespace monarch::fuzz {

@@ -28,13 +28,15 @@ using Bytes = std::vector<std::uint8_t>;
 
 /// An extent or offset: usually small, sometimes at or past an integer limit.
 std::uint64_t number(FuzzedDataProvider& in) {
-  static constexpr std::uint64_t kEdges[] = {0,          1,          2,          3,           1ull << 31,
-                                             1ull << 32, 1ull << 40, 1ull << 62, ~0ull >> 1,  1ull << 63,
-                                             ~0ull};
+  static constexpr std::uint64_t kEdges[] = {0,          1,          2,          3,          1ull << 31, 1ull << 32,
+                                             1ull << 40, 1ull << 62, ~0ull >> 1, 1ull << 63, ~0ull};
   switch (in.ConsumeIntegralInRange(0, 3)) {
-    case 0: return in.PickValueInArray(kEdges);
-    case 1: return in.ConsumeIntegral<std::uint64_t>();
-    default: return in.ConsumeIntegralInRange<std::uint64_t>(0, 8);
+    case 0:
+      return in.PickValueInArray(kEdges);
+    case 1:
+      return in.ConsumeIntegral<std::uint64_t>();
+    default:
+      return in.ConsumeIntegralInRange<std::uint64_t>(0, 8);
   }
 }
 
@@ -104,8 +106,11 @@ Bytes safetensors_image(FuzzedDataProvider& in) {
       case 0:
         json += "\"__metadata__\":{\"format\":\"pt\",\"k\":" + (in.ConsumeBool() ? nested(in) : "\"v\"") + "}";
         break;
-      case 1: json += "\"n" + std::to_string(i) + "\":" + nested(in); break;
-      default: json += tensor_entry(in, i, cursor);
+      case 1:
+        json += "\"n" + std::to_string(i) + "\":" + nested(in);
+        break;
+      default:
+        json += tensor_entry(in, i, cursor);
     }
   }
   json += '}';
